@@ -1,0 +1,1 @@
+"""PrepKit Interviews backend: domain, ports, adapters, HTTP API and local stack."""

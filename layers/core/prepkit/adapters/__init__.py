@@ -1,0 +1,1 @@
+"""Adapters: the production and offline implementations of the ports."""

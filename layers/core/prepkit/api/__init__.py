@@ -1,0 +1,1 @@
+"""HTTP adapter: FastAPI app, routers, auth, rate limits and the one error mapping."""

@@ -1,0 +1,123 @@
+"""Every error leaves in one shape: {error, code, userMessage, recoverable, details}. Domain error codes
+map to HTTP status codes here and nowhere else. No stack trace ever reaches a client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from prepkit.domain.errors import DomainError, RateLimited
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_CODE: dict[str, int] = {
+    "VALIDATION_ERROR": 400,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "SESSION_NOT_FOUND": 404,
+    "INVALID_STATE": 409,
+    "RATE_LIMITED": 429,
+    "PRICING_UNAVAILABLE": 503,
+    "GEMINI_QUESTION_FAILED": 503,
+    "UNKNOWN_ERROR": 500,
+}
+
+_HTTP_CODES = {
+    404: ("NOT_FOUND", "This address does not exist."),
+    405: ("METHOD_NOT_ALLOWED", "This address does not accept that method."),
+    413: ("PAYLOAD_TOO_LARGE", "The request is too large."),
+}
+
+
+def error_body(
+    code: str, message: str, user_message: str, *, recoverable: bool, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "error": message,
+        "code": code,
+        "userMessage": user_message,
+        "recoverable": recoverable,
+        "details": details or {},
+    }
+
+
+def error_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(loc: Sequence[int | str]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _field_message(field: str, err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "missing":
+        return f"{field} is required"
+    if kind == "extra_forbidden":
+        return f"{field} is not an accepted field"
+    if kind == "json_invalid":
+        return "the request body is not valid JSON"
+    if kind == "enum":
+        return f"{field} must be one of {err.get('ctx', {}).get('expected', '')}".rstrip()
+    msg = str(err.get("msg", "is invalid"))
+    msg = msg.removeprefix("Value error, ")
+    return f"{field}: {msg[0].lower() + msg[1:] if msg else msg}"
+
+
+def validation_failure(errors: Sequence[Any]) -> dict[str, Any]:
+    fields = []
+    for err in errors:
+        field = _field_name(err.get("loc", ()))
+        fields.append({"field": field, "message": _field_message(field, err)})
+    message = "; ".join(f["message"] for f in fields) or "the request is invalid"
+    return error_body(
+        "VALIDATION_ERROR",
+        message,
+        "Some of the information sent is missing or invalid.",
+        recoverable=True,
+        details={"fields": fields},
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        status = STATUS_BY_CODE.get(exc.code, 500)
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        if status >= 500:
+            log.error("domain error %s: %s", exc.code, exc.message)
+        return error_response(
+            status,
+            error_body(exc.code, exc.message, exc.user_message, recoverable=exc.recoverable, details=exc.details),
+            headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, validation_failure(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, user_message = _HTTP_CODES.get(exc.status_code, ("UNKNOWN_ERROR", "Something went wrong."))
+        return error_response(
+            exc.status_code,
+            error_body(code, str(exc.detail), user_message, recoverable=False),
+            dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error: %s", type(exc).__name__)
+        return error_response(
+            500,
+            error_body("UNKNOWN_ERROR", "internal error", "Something went wrong. Please try again.", recoverable=True),
+        )

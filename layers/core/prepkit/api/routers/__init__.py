@@ -1,0 +1,1 @@
+"""One router per concern; each route calls exactly one service method."""

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from prepkit.api.auth import issue_local_token
+from prepkit.api.deps import SettingsDep
+from prepkit.api.schemas import HealthOut, TokenIn, TokenOut
+
+health_router = APIRouter(tags=["system"])
+dev_router = APIRouter(prefix="/dev", tags=["local development"])
+
+
+@health_router.get("/health", response_model=HealthOut)
+def health(settings: SettingsDep) -> HealthOut:
+    """Liveness: the process is up and its settings are valid."""
+    return HealthOut(status="ok", stage=settings.stage.value)
+
+
+@dev_router.post("/token", response_model=TokenOut)
+def dev_token(settings: SettingsDep, body: TokenIn) -> TokenOut:
+    """Local and test stages only: a signed token for any user id. This route does not exist deployed."""
+    token = issue_local_token(settings, body.user_id, body.groups)
+    return TokenOut(token=token, expires_in=settings.local_token_ttl_s)

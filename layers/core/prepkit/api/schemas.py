@@ -1,0 +1,150 @@
+"""Response bodies (camelCase JSON). Built from domain objects; the question view has no rubric field,
+so the rubric cannot leak through a response by construction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from prepkit.domain.models import InterviewConfig, PublicQuestion, Session, SessionSummary
+from prepkit.domain.services import HistoryPage
+
+
+class Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+
+class ErrorOut(Camel):
+    error: str
+    code: str
+    user_message: str
+    recoverable: bool
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class PricingOut(Camel):
+    amount: int = Field(description="paise")
+    currency: str
+    display: str
+
+
+class QuestionOut(Camel):
+    position: int
+    text: str
+    topics: list[str]
+    estimated_minutes: int
+
+    @classmethod
+    def of(cls, q: PublicQuestion) -> QuestionOut:
+        return cls(position=q.position, text=q.text, topics=list(q.topics), estimated_minutes=q.estimated_minutes)
+
+
+class SetupOut(Camel):
+    session_id: str
+    status: str
+    questions: list[QuestionOut]
+    pricing: PricingOut
+    question_source: str
+
+    @classmethod
+    def of(cls, s: Session) -> SetupOut:
+        return cls(
+            session_id=s.id,
+            status=s.status.value,
+            questions=[QuestionOut.of(q.public()) for q in s.questions],
+            pricing=PricingOut(amount=s.price.amount, currency=s.price.currency, display=s.price.display),
+            question_source=s.question_source.value,
+        )
+
+
+class SessionErrorOut(Camel):
+    code: str
+    user_message: str
+    recoverable: bool
+
+
+class SessionOut(Camel):
+    session_id: str
+    status: str
+    config: InterviewConfig
+    questions: list[QuestionOut]
+    pricing: PricingOut
+    question_source: str
+    created_at: datetime
+    updated_at: datetime
+    error: SessionErrorOut | None = None
+
+    @classmethod
+    def of(cls, s: Session) -> SessionOut:
+        return cls(
+            session_id=s.id,
+            status=s.status.value,
+            config=s.config,
+            questions=[QuestionOut.of(q.public()) for q in s.questions],
+            pricing=PricingOut(amount=s.price.amount, currency=s.price.currency, display=s.price.display),
+            question_source=s.question_source.value,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+            error=SessionErrorOut(
+                code=s.error.code, user_message=s.error.user_message, recoverable=s.error.recoverable
+            )
+            if s.error
+            else None,
+        )
+
+
+class HistoryItemOut(Camel):
+    session_id: str
+    status: str
+    type: str
+    difficulty: str
+    duration: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, s: SessionSummary) -> HistoryItemOut:
+        return cls(
+            session_id=s.id,
+            status=s.status.value,
+            type=s.type.value,
+            difficulty=s.difficulty.value,
+            duration=s.duration,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+        )
+
+
+class HistoryOut(Camel):
+    interviews: list[HistoryItemOut]
+    total: int
+    page: int
+    total_pages: int
+
+    @classmethod
+    def of(cls, p: HistoryPage) -> HistoryOut:
+        return cls(
+            interviews=[HistoryItemOut.of(i) for i in p.interviews],
+            total=p.total,
+            page=p.page,
+            total_pages=p.total_pages,
+        )
+
+
+class TokenIn(Camel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
+    groups: list[str] = Field(default_factory=list, max_length=10)
+
+
+class TokenOut(Camel):
+    token: str
+    token_type: str = "Bearer"
+    expires_in: int
+
+
+class HealthOut(Camel):
+    status: str
+    stage: str

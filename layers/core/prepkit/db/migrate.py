@@ -1,0 +1,62 @@
+"""Applies the versioned SQL files in ./migrations in order, each once, each in its own transaction,
+under an advisory lock (so two starters never race). Used by the local stack, the tests and, at deploy,
+by the migration trigger function."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+_LOCK_ID = 0x70726570  # "prep"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def available() -> list[Migration]:
+    folder = resources.files("prepkit.db") / "migrations"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    return [Migration(version=f.name.removesuffix(".sql"), sql=f.read_text()) for f in files]
+
+
+def migrate(conninfo: str) -> list[str]:
+    """Returns the versions applied by this call. Refuses to go on if an applied file was edited."""
+    applied_now: list[str] = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, checksum text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+            for migration in available():
+                if migration.version in done:
+                    if done[migration.version] != migration.checksum:
+                        raise RuntimeError(f"migration {migration.version} changed after it was applied")
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.sql.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)",
+                        (migration.version, migration.checksum),
+                    )
+                log.info("applied migration %s", migration.version)
+                applied_now.append(migration.version)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+    return applied_now

@@ -1,0 +1,1 @@
+"""Pure business rules: no AWS, HTTP or database types in here."""

@@ -1,0 +1,198 @@
+"""Domain model: interview configuration, questions (with their rubric), sessions, prices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+
+class InterviewType(StrEnum):
+    SYSTEM_DESIGN = "system-design"
+    JAVASCRIPT = "javascript"
+    PYTHON = "python"
+    DATA_STRUCTURES = "data-structures"
+    BEHAVIORAL = "behavioral"
+
+
+class Difficulty(StrEnum):
+    EASY = "easy"
+    MEDIUM = "medium"
+    HARD = "hard"
+
+
+class Pace(StrEnum):
+    RELAXED = "relaxed"
+    NORMAL = "normal"
+    FAST = "fast"
+
+
+class FollowUpStyle(StrEnum):
+    SUPPORTIVE = "supportive"
+    PROBING = "probing"
+    CHALLENGING = "challenging"
+
+
+class Language(StrEnum):
+    EN_IN = "en-IN"
+    EN_US = "en-US"
+    EN_GB = "en-GB"
+    HI_IN = "hi-IN"
+
+
+class Voice(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    NEUTRAL = "neutral"
+
+
+class SessionStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    IN_CALL = "in_call"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    PAYMENT_FAILED = "payment_failed"
+    CALL_FAILED = "call_failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+class QuestionSource(StrEnum):
+    AI = "ai"
+    FALLBACK = "fallback"
+
+
+#: Minutes on sale, and how many questions each holds. System design questions take twice as long.
+QUESTIONS_PER_DURATION: dict[int, int] = {15: 3, 20: 4, 30: 5, 45: 7}
+ALLOWED_DURATIONS: tuple[int, ...] = tuple(QUESTIONS_PER_DURATION)
+MAX_FOCUS_AREAS = 5
+MAX_FOCUS_AREA_LENGTH = 60
+MAX_REQUIREMENTS_LENGTH = 1000
+
+FocusArea = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_FOCUS_AREA_LENGTH)
+]
+
+
+class InterviewConfig(BaseModel):
+    """What a candidate chooses. Also the body of POST /interviews/setup: unknown fields are refused,
+    so a client can never smuggle in a price, a status or an owner."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_enum_values=False
+    )
+
+    type: InterviewType
+    difficulty: Difficulty
+    duration: int = Field(strict=True, description=f"minutes, one of {list(ALLOWED_DURATIONS)}", examples=[20])
+    focus_areas: list[FocusArea] = Field(default_factory=list, max_length=MAX_FOCUS_AREAS)
+    specific_requirements: str = Field(default="", max_length=MAX_REQUIREMENTS_LENGTH)
+    language: Language = Language.EN_IN
+    voice: Voice = Voice.FEMALE
+    pace: Pace = Pace.NORMAL
+    follow_up_style: FollowUpStyle = FollowUpStyle.PROBING
+
+    @field_validator("duration")
+    @classmethod
+    def _allowed_duration(cls, value: int) -> int:
+        if value not in QUESTIONS_PER_DURATION:
+            raise PydanticCustomError(
+                "duration_not_allowed",
+                "must be one of {allowed}",
+                {"allowed": ", ".join(map(str, ALLOWED_DURATIONS))},
+            )
+        return value
+
+    @property
+    def question_count(self) -> int:
+        count = QUESTIONS_PER_DURATION[self.duration]
+        if self.type is InterviewType.SYSTEM_DESIGN:
+            return max(1, (count + 1) // 2)
+        return count
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question with its rubric. The rubric (expected_key_points, follow_ups) never leaves the server
+    before the report: `public()` is the only view a candidate gets."""
+
+    position: int
+    text: str
+    topics: tuple[str, ...]
+    estimated_minutes: int
+    expected_key_points: tuple[str, ...]
+    follow_ups: tuple[str, ...]
+
+    def public(self) -> PublicQuestion:
+        return PublicQuestion(
+            position=self.position, text=self.text, topics=self.topics, estimated_minutes=self.estimated_minutes
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PublicQuestion:
+    position: int
+    text: str
+    topics: tuple[str, ...]
+    estimated_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    amount: int  # paise
+    currency: str
+
+    @property
+    def display(self) -> str:
+        symbol = {"INR": "₹"}.get(self.currency, self.currency + " ")
+        whole, fraction = divmod(self.amount, 100)
+        return f"{symbol}{whole:,}" if fraction == 0 else f"{symbol}{whole:,}.{fraction:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionError:
+    code: str
+    user_message: str
+    recoverable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedQuestions:
+    questions: tuple[Question, ...]
+    source: QuestionSource
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    user_id: str
+    status: SessionStatus
+    config: InterviewConfig
+    price: Price
+    question_source: QuestionSource
+    created_at: datetime
+    updated_at: datetime
+    questions: tuple[Question, ...] = field(default=())
+    question_model: str | None = None
+    error: SessionError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """A row of the history: what the list shows, without questions."""
+
+    id: str
+    status: SessionStatus
+    type: InterviewType
+    difficulty: Difficulty
+    duration: int
+    created_at: datetime
+    updated_at: datetime

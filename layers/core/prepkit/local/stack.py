@@ -1,0 +1,122 @@
+"""Start and stop the local pieces. Used by `make dev`, the demo and the test suite alike."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prepkit.settings import Settings, Stage
+
+OFFLINE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fake credentials
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "ap-south-1",
+    "AWS_REGION": "ap-south-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass
+class LocalStack:
+    database_url: str
+    aws_endpoint_url: str
+    pg_data_dir: Path | None
+
+    def settings(self, stage: Stage = Stage.LOCAL, **overrides: Any) -> Settings:
+        return Settings(
+            stage=stage,
+            database_url=self.database_url,
+            aws_endpoint_url=self.aws_endpoint_url,
+            **overrides,
+        )
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    """PostgreSQL 16 from the pgserver wheel on a unix socket in data_dir (kept between runs)."""
+    import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def moto_server(port: int) -> Iterator[str]:
+    """moto on 127.0.0.1 only (its default would be 0.0.0.0)."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ["MOTO_PORT"] = str(port)  # moto's Step Functions engine calls back into its own server
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        _wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def prepare(settings: Settings) -> list[str]:
+    """Apply migrations and create the AWS resources CDK owns when deployed. Idempotent."""
+    from prepkit.adapters import aws
+    from prepkit.adapters.dynamo_rate_limiter import create_table
+    from prepkit.db.migrate import migrate
+
+    applied = migrate(settings.database_url)
+    create_table(aws.client("dynamodb", settings), settings.rate_limit_table)
+    return applied
+
+
+@contextmanager
+def local_stack(*, data_dir: Path, moto_port: int, database_url: str | None = None) -> Iterator[LocalStack]:
+    for key, value in OFFLINE_AWS_ENV.items():
+        os.environ.setdefault(key, value)
+    with ExitStack() as stack:
+        pg_dir = None
+        if not database_url:
+            pg_dir = data_dir / "pgdata"
+            database_url = stack.enter_context(embedded_postgres(pg_dir))
+        endpoint = stack.enter_context(moto_server(moto_port))
+        yield LocalStack(database_url=database_url, aws_endpoint_url=endpoint, pg_data_dir=pg_dir)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

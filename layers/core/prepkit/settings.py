@@ -1,0 +1,136 @@
+"""Settings, validated once at cold start (pydantic-settings, environment variables prefixed PREPKIT_).
+
+The local and test stages may only talk to loopback AWS endpoints; deployed stages refuse local
+shortcuts (the local token issuer, the dev token route, default secrets).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_ISSUER = "prepkit-local"
+LOCAL_JWT_SECRET_DEFAULT = "local-dev-only-secret-change-me-0123456789"  # noqa: S105 (local stage only)
+
+
+class Stage(StrEnum):
+    LOCAL = "local"
+    TEST = "test"
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+    @property
+    def is_offline(self) -> bool:
+        """local and test never leave the machine: loopback AWS endpoints, offline providers."""
+        return self in (Stage.LOCAL, Stage.TEST)
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PREPKIT_", extra="ignore", frozen=True)
+
+    stage: Stage = Stage.LOCAL
+    service_name: str = "prepkit"
+
+    # --- database -------------------------------------------------------------------------------
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    db_pool_max: int = Field(default=4, ge=1, le=50)
+    db_connect_timeout_s: int = Field(default=5, ge=1, le=60)
+
+    # --- AWS ------------------------------------------------------------------------------------
+    aws_region: str = Field(default="ap-south-1", validation_alias="AWS_REGION")
+    aws_endpoint_url: str | None = None  # moto's address in the local/test stages
+    rate_limit_table: str = "prepkit-rate-limits"
+
+    # --- auth -----------------------------------------------------------------------------------
+    # "local": the app verifies HS256 tokens itself (local/test stages, POST /dev/token).
+    # "apigw": API Gateway's JWT authorizer (Cognito) verified the token; claims come in the event.
+    auth_mode: Literal["local", "apigw"] = "local"
+    jwt_issuer: str = LOCAL_ISSUER
+    jwt_audience: str = "prepkit-api"
+    local_jwt_secret: SecretStr = SecretStr(LOCAL_JWT_SECRET_DEFAULT)
+    local_token_ttl_s: int = Field(default=3600, ge=60, le=86400)
+
+    # --- HTTP -----------------------------------------------------------------------------------
+    max_body_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+
+    # --- LLM (Gemini) ---------------------------------------------------------------------------
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-3.5-flash"
+    gemini_timeout_s: float = Field(default=20.0, gt=0, le=120)
+    gemini_attempts: int = Field(default=2, ge=1, le=5)
+
+    # --- rate limits: "<route class>=<count>/<window seconds>" ----------------------------------
+    rate_limits: dict[str, str] = {
+        "setup": "5/3600",
+        "order": "20/3600",
+        "verify": "20/3600",
+        "start": "10/3600",
+        "status": "300/3600",
+        "report": "10/3600",
+        "history": "100/3600",
+        "stats": "100/3600",
+        "admin": "300/3600",
+    }
+    rate_limit_timeout_s: float = Field(default=1.0, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _check_stage(self) -> Settings:
+        if self.stage.is_offline:
+            if self.aws_endpoint_url is not None and not is_loopback_url(self.aws_endpoint_url):
+                raise ValueError(
+                    f"stage {self.stage.value} only talks to a loopback AWS endpoint "
+                    f"(got {self.aws_endpoint_url!r})"
+                )
+            if self.aws_endpoint_url is None:
+                raise ValueError(f"stage {self.stage.value} needs PREPKIT_AWS_ENDPOINT_URL (moto on 127.0.0.1)")
+        else:
+            if self.auth_mode != "apigw":
+                raise ValueError("a deployed stage authenticates through API Gateway (auth_mode=apigw)")
+            if self.jwt_issuer == LOCAL_ISSUER:
+                raise ValueError("a deployed stage refuses the local token issuer")
+            if self.aws_endpoint_url is not None:
+                raise ValueError("a deployed stage uses the real AWS endpoints")
+        for route_class, spec in self.rate_limits.items():
+            parse_limit(route_class, spec)
+        return self
+
+    def limit_for(self, route_class: str) -> tuple[int, int]:
+        return parse_limit(route_class, self.rate_limits[route_class])
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.gemini_api_key is not None and bool(self.gemini_api_key.get_secret_value())
+
+
+def parse_limit(route_class: str, spec: str) -> tuple[int, int]:
+    try:
+        count, window = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise ValueError(f"rate limit {route_class}={spec!r} is not '<count>/<seconds>'") from None
+    if count < 1 or window < 1:
+        raise ValueError(f"rate limit {route_class}={spec!r} must be positive")
+    return count, window
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
