@@ -101,7 +101,9 @@ class Settings(BaseSettings):
                     f"(got {self.aws_endpoint_url!r})"
                 )
             if self.aws_endpoint_url is None:
-                raise ValueError(f"stage {self.stage.value} needs PREPKIT_AWS_ENDPOINT_URL (moto on 127.0.0.1)")
+                raise ValueError(
+                    f"stage {self.stage.value} needs PREPKIT_AWS_ENDPOINT_URL (moto on 127.0.0.1)"
+                )
         else:
             if self.auth_mode != "apigw":
                 raise ValueError("a deployed stage authenticates through API Gateway (auth_mode=apigw)")

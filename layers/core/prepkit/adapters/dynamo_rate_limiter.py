@@ -41,9 +41,15 @@ class DynamoRateLimiter:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return RateDecision(
-                    allowed=False, limit=limit, remaining=0, reset_epoch_s=reset, retry_after_s=max(1, reset - now)
+                    allowed=False,
+                    limit=limit,
+                    remaining=0,
+                    reset_epoch_s=reset,
+                    retry_after_s=max(1, reset - now),
                 )
-            log.warning("rate limiter unavailable, failing open: %s", exc.response.get("Error", {}).get("Code"))
+            log.warning(
+                "rate limiter unavailable, failing open: %s", exc.response.get("Error", {}).get("Code")
+            )
             return None
         except BotoCoreError as exc:
             log.warning("rate limiter unavailable, failing open: %s", type(exc).__name__)

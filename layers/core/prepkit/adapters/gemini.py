@@ -82,7 +82,8 @@ class GeminiQuestionGenerator:
             )
         except errors.APIError as exc:
             raise QuestionGenerationFailed(
-                f"gemini error {exc.code}", details={"reason": "rate_limited" if exc.code == 429 else "api_error"}
+                f"gemini error {exc.code}",
+                details={"reason": "rate_limited" if exc.code == 429 else "api_error"},
             ) from exc
         except Exception as exc:  # timeouts and transport errors surface as httpx exceptions
             raise QuestionGenerationFailed(
@@ -98,7 +99,9 @@ def parse_response(response: Any, count: int, model: str) -> GeneratedQuestions:
         try:
             parsed = LLMQuestionSet.model_validate_json(response.text or "")
         except (ValidationError, ValueError) as exc:
-            raise QuestionGenerationFailed("gemini returned invalid JSON", details={"reason": "invalid"}) from exc
+            raise QuestionGenerationFailed(
+                "gemini returned invalid JSON", details={"reason": "invalid"}
+            ) from exc
     if len(parsed.questions) < count:
         raise QuestionGenerationFailed(
             f"gemini returned {len(parsed.questions)} of {count} questions", details={"reason": "incomplete"}

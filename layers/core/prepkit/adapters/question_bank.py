@@ -30,10 +30,14 @@ class QuestionBank:
 
     def generate(self, config: InterviewConfig, count: int, *, seed: str) -> GeneratedQuestions:
         pool = [
-            q for q in self._entries if q["type"] == config.type.value and q["difficulty"] == config.difficulty.value
+            q
+            for q in self._entries
+            if q["type"] == config.type.value and q["difficulty"] == config.difficulty.value
         ]
         if len(pool) < count:
-            raise LookupError(f"question bank has {len(pool)} {config.type}/{config.difficulty} questions, need {count}")
+            raise LookupError(
+                f"question bank has {len(pool)} {config.type}/{config.difficulty} questions, need {count}"
+            )
         wanted = _words(" ".join([*config.focus_areas, config.specific_requirements]))
 
         def rank(q: dict[str, Any]) -> tuple[int, str]:

@@ -42,10 +42,11 @@ def create_app(container: Container, *, function: str | None = None) -> FastAPI:
     kept = []
     for route in app.router.routes:
         if isinstance(route, APIRoute):
-            for method in route.methods:
+            methods = route.methods or set()
+            for method in methods:
                 if route_for(method, route.path) is None:
                     raise RuntimeError(f"{method} {route.path} is not in the route table (prepkit.routes)")
-            if not any((m, route.path) in wanted for m in route.methods):
+            if not any((m, route.path) in wanted for m in methods):
                 continue
         kept.append(route)
     app.router.routes[:] = kept

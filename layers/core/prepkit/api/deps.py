@@ -55,7 +55,9 @@ def _enforce_rate_limit(request: Request, container: ContainerDep, principal: Pr
     if route is None or route.rate_class is None:
         return
     limit, window = container.settings.limit_for(route.rate_class)
-    decision = container.rate_limiter.hit(f"{principal.user_id}#{route.rate_class}", limit=limit, window_s=window)
+    decision = container.rate_limiter.hit(
+        f"{principal.user_id}#{route.rate_class}", limit=limit, window_s=window
+    )
     if decision is None:
         log.warning("rate limiter unavailable: allowing %s %s", request.method, route.path)
         container.metrics.count("RateLimiterUnavailable", route_class=route.rate_class)

@@ -97,7 +97,9 @@ def install(app: FastAPI) -> None:
             log.error("domain error %s: %s", exc.code, exc.message)
         return error_response(
             status,
-            error_body(exc.code, exc.message, exc.user_message, recoverable=exc.recoverable, details=exc.details),
+            error_body(
+                exc.code, exc.message, exc.user_message, recoverable=exc.recoverable, details=exc.details
+            ),
             headers,
         )
 
@@ -119,5 +121,7 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error: %s", type(exc).__name__)
         return error_response(
             500,
-            error_body("UNKNOWN_ERROR", "internal error", "Something went wrong. Please try again.", recoverable=True),
+            error_body(
+                "UNKNOWN_ERROR", "internal error", "Something went wrong. Please try again.", recoverable=True
+            ),
         )

@@ -25,7 +25,8 @@ def make_handler(function: str, container: Container | None = None) -> Handler:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
     @tracer.capture_lambda_handler(capture_response=False)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        response: dict[str, Any] = asgi(event, context)
+        response: dict[str, Any] = asgi(event, context)  # type: ignore[arg-type]
         return response
 
-    return handler
+    wrapped: Handler = handler
+    return wrapped

@@ -1,9 +1,10 @@
 """Pure ASGI middleware: request id / correlation id, rate-limit headers on every response that
-counted against a limit, and a hard cap on the request body size (413 before the app reads it)."""
+counted against a limit, and a hard cap on the request body size (413 before the app sees it)."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -11,10 +12,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prepkit.api.errors import error_body
 from prepkit.observability import logger
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class RequestContextMiddleware:
@@ -36,22 +33,39 @@ class RequestContextMiddleware:
             await _too_large(send, request_id, self.max_body_bytes)
             return
 
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        # Buffer the (small) body first: an oversized one is refused before the app sees any of it,
+        # whether or not the client declared its length.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await _too_large(send, request_id, self.max_body_bytes)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        started = time.perf_counter()
+        status = 0
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 extra = [(b"x-request-id", request_id.encode())]
                 for key, value in (scope["state"].get("rate_limit_headers") or {}).items():
                     extra.append((key.lower().encode(), value.encode()))
@@ -59,11 +73,16 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except BodyTooLarge:
-            if not started:
-                await _too_large(send, request_id, self.max_body_bytes)
+            await self.app(scope, replay, send_with_headers)
         finally:
+            route = scope.get("route")
+            logger.info(
+                "request",
+                method=scope.get("method"),
+                route=getattr(route, "path", None),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
             logger.set_correlation_id(None)
 
 

@@ -38,7 +38,9 @@ class QuestionOut(Camel):
 
     @classmethod
     def of(cls, q: PublicQuestion) -> QuestionOut:
-        return cls(position=q.position, text=q.text, topics=list(q.topics), estimated_minutes=q.estimated_minutes)
+        return cls(
+            position=q.position, text=q.text, topics=list(q.topics), estimated_minutes=q.estimated_minutes
+        )
 
 
 class SetupOut(Camel):
@@ -141,7 +143,7 @@ class TokenIn(Camel):
 
 class TokenOut(Camel):
     token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105
     expires_in: int
 
 

@@ -10,7 +10,9 @@ class DomainError(Exception):
     user_message = "Something went wrong. Please try again."
     recoverable = True
 
-    def __init__(self, message: str, *, user_message: str | None = None, details: dict[str, Any] | None = None):
+    def __init__(
+        self, message: str, *, user_message: str | None = None, details: dict[str, Any] | None = None
+    ):
         super().__init__(message)
         self.message = message
         if user_message is not None:

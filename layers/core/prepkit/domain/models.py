@@ -91,7 +91,9 @@ class InterviewConfig(BaseModel):
 
     type: InterviewType
     difficulty: Difficulty
-    duration: int = Field(strict=True, description=f"minutes, one of {list(ALLOWED_DURATIONS)}", examples=[20])
+    duration: int = Field(
+        strict=True, description=f"minutes, one of {list(ALLOWED_DURATIONS)}", examples=[20]
+    )
     focus_areas: list[FocusArea] = Field(default_factory=list, max_length=MAX_FOCUS_AREAS)
     specific_requirements: str = Field(default="", max_length=MAX_REQUIREMENTS_LENGTH)
     language: Language = Language.EN_IN
@@ -132,7 +134,10 @@ class Question:
 
     def public(self) -> PublicQuestion:
         return PublicQuestion(
-            position=self.position, text=self.text, topics=self.topics, estimated_minutes=self.estimated_minutes
+            position=self.position,
+            text=self.text,
+            topics=self.topics,
+            estimated_minutes=self.estimated_minutes,
         )
 
 

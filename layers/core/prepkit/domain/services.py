@@ -9,7 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from prepkit.domain.errors import PricingUnavailable, QuestionGenerationFailed, SessionNotFound, ValidationFailed
+from prepkit.domain.errors import (
+    PricingUnavailable,
+    QuestionGenerationFailed,
+    SessionNotFound,
+    ValidationFailed,
+)
 from prepkit.domain.models import (
     GeneratedQuestions,
     InterviewConfig,

@@ -17,8 +17,10 @@ def main() -> int:
     data_dir = Path(os.environ.get("PREPKIT_LOCAL_DIR", ".local")).resolve()
     for name, p in (("API", port), ("moto", moto_port)):
         if not port_is_free(p):
-            log(f"port {p} ({name}) is taken on 127.0.0.1: stop what runs there or set "
-                f"{'PORT' if name == 'API' else 'PREPKIT_MOTO_PORT'}")
+            log(
+                f"port {p} ({name}) is taken on 127.0.0.1: stop what runs there or set "
+                f"{'PORT' if name == 'API' else 'PREPKIT_MOTO_PORT'}"
+            )
             return 1
 
     import uvicorn
@@ -44,7 +46,7 @@ def main() -> int:
             + f"\n  migrations {'applied ' + ', '.join(applied) if applied else 'up to date'}\n"
             f"  moto (AWS) {stack.aws_endpoint_url}   (DynamoDB table {settings.rate_limit_table})\n"
             f"  token      curl -s -X POST {base}/dev/token -H 'content-type: application/json' "
-            "-d '{\"userId\": \"alice\"}'\n"
+            '-d \'{"userId": "alice"}\'\n'
             "  stop       Ctrl-C (data is kept in .local/)\n"
         )
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

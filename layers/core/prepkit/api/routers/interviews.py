@@ -8,9 +8,7 @@ from prepkit.api.deps import CurrentUser, InterviewsDep
 from prepkit.api.schemas import ErrorOut, HistoryOut, SessionOut, SetupOut
 from prepkit.domain.models import InterviewConfig
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 404, 429)
-}
+_ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (400, 401, 404, 429)}
 
 router = APIRouter(prefix="/interviews", tags=["interviews"], responses=_ERRORS)
 

@@ -1,0 +1,55 @@
+# PrepKit Interviews. Every target installs what it needs first (uv, then the locked dependencies).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_LINK_MODE := copy
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: help install dev test lint typecheck unit integration bench clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "==> installing uv $(UV_VERSION) (the installer for the locked dependencies) into $(TOOLS)/"
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --progress-bar on "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	@echo "==> installing the locked dependencies into $(VENV)/ (uv sync --frozen; first time ~1 min)"
+	$(UV) sync --frozen --python "$$(command -v $(PYTHON))"
+	@touch $@
+
+install: $(VENV)/.synced ## install the pinned dependencies (uv.lock) into .venv
+
+dev: install ## run the local stack and the API on http://127.0.0.1:$${PORT:-8000}
+	$(BIN)/python -m prepkit.local.dev
+
+lint: install ## ruff format check + ruff lint
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install ## mypy (strict on the core package)
+	$(BIN)/mypy
+
+unit: install ## unit tests only (no sockets)
+	$(BIN)/pytest tests/unit -q
+
+test: install ## every check and test suite: lint, types, unit, integration, e2e
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+bench: install ## latency and import-time figures (see README, Performance)
+	$(BIN)/python -m benchmarks.run
+
+clean: ## remove the environments and local data
+	rm -rf $(VENV) $(TOOLS) .local .pytest_cache .mypy_cache .ruff_cache
