@@ -3,7 +3,7 @@ serves only the routes the table gives that function."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from prepkit.api import errors
@@ -15,6 +15,21 @@ from prepkit.routes import ROUTES, route_for
 DESCRIPTION = """PrepKit Interviews API. Every route but `/health`, the docs and the webhooks needs
 `Authorization: Bearer <JWT>`. Errors always have the shape
 `{error, code, userMessage, recoverable, details}`."""
+
+
+def _only(router: APIRouter, wanted: set[tuple[str, str]]) -> APIRouter:
+    """A copy of `router` holding just the wanted routes. Every route must be in the route table."""
+    kept = APIRouter(responses=router.responses)
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            raise TypeError(f"unexpected route type {type(route).__name__}")
+        methods = route.methods or set()
+        for method in methods:
+            if route_for(method, route.path) is None:
+                raise RuntimeError(f"{method} {route.path} is not in the route table (prepkit.routes)")
+        if any((m, route.path) in wanted for m in methods):
+            kept.routes.append(route)
+    return kept
 
 
 def create_app(container: Container, *, function: str | None = None) -> FastAPI:
@@ -29,27 +44,13 @@ def create_app(container: Container, *, function: str | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.container = container
-    app.include_router(system.health_router)
-    if settings.stage.is_offline:
-        app.include_router(system.dev_router)
-    app.include_router(interviews.router)
-
     wanted = {
         (r.method, r.path)
         for r in ROUTES
         if (function is None or r.function == function) and (settings.stage.is_offline or not r.local_only)
     }
-    kept = []
-    for route in app.router.routes:
-        if isinstance(route, APIRoute):
-            methods = route.methods or set()
-            for method in methods:
-                if route_for(method, route.path) is None:
-                    raise RuntimeError(f"{method} {route.path} is not in the route table (prepkit.routes)")
-            if not any((m, route.path) in wanted for m in methods):
-                continue
-        kept.append(route)
-    app.router.routes[:] = kept
+    for router in (system.health_router, system.dev_router, interviews.router):
+        app.include_router(_only(router, wanted))
 
     errors.install(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)

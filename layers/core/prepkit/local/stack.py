@@ -59,13 +59,13 @@ class LocalStack:
 @contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """PostgreSQL 16 from the pgserver wheel on a unix socket in data_dir (kept between runs)."""
-    import pgserver
-
     data_dir.mkdir(parents=True, exist_ok=True)
     if "XDG_RUNTIME_DIR" not in os.environ:  # pgserver keeps a lock file there
         runtime = data_dir.parent / "run"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    import pgserver
+
     server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
