@@ -20,7 +20,9 @@ from prepkit.ports import RateDecision
 
 @dataclass
 class InMemoryRepository:
-    prices: dict[int, Price] = field(default_factory=lambda: {20: Price(14900, "INR"), 30: Price(19900, "INR")})
+    prices: dict[int, Price] = field(
+        default_factory=lambda: {20: Price(14900, "INR"), 30: Price(19900, "INR")}
+    )
     sessions: dict[str, Session] = field(default_factory=dict)
 
     def price_for(self, duration_minutes: int) -> Price | None:
@@ -42,7 +44,13 @@ class InMemoryRepository:
         )
         page = [
             SessionSummary(
-                s.id, s.status, s.config.type, s.config.difficulty, s.config.duration, s.created_at, s.updated_at
+                s.id,
+                s.status,
+                s.config.type,
+                s.config.difficulty,
+                s.config.duration,
+                s.created_at,
+                s.updated_at,
             )
             for s in mine[offset : offset + limit]
         ]
@@ -57,7 +65,9 @@ class RecordingMetrics:
         self.points.append((name, value, dimensions))
 
     def total(self, name: str, **dimensions: str) -> int:
-        return sum(v for n, v, d in self.points if n == name and all(d.get(k) == x for k, x in dimensions.items()))
+        return sum(
+            v for n, v, d in self.points if n == name and all(d.get(k) == x for k, x in dimensions.items())
+        )
 
 
 @dataclass
@@ -70,7 +80,9 @@ class ScriptedQuestionGenerator:
     def generate(self, config: InterviewConfig, count: int, *, seed: str) -> GeneratedQuestions:
         self.calls += 1
         if self.fail_with is not None:
-            raise QuestionGenerationFailed(f"scripted failure: {self.fail_with}", details={"reason": self.fail_with})
+            raise QuestionGenerationFailed(
+                f"scripted failure: {self.fail_with}", details={"reason": self.fail_with}
+            )
         questions = tuple(
             Question(
                 position=i,

@@ -75,7 +75,9 @@ def make_container(
         return Container(
             settings=s,
             repo=PostgresSessionRepository(pool),
-            rate_limiter=DynamoRateLimiter(aws.client("dynamodb", s, timeout_s=1, attempts=1), s.rate_limit_table),
+            rate_limiter=DynamoRateLimiter(
+                aws.client("dynamodb", s, timeout_s=1, attempts=1), s.rate_limit_table
+            ),
             metrics=metrics,
             fallback_questions=QuestionBank(),
             ai_questions=ai,

@@ -64,16 +64,28 @@ def _token(settings: Settings, **overrides: object) -> str:
         {"exp": None},
         {"sub": ""},
     ],
-    ids=["bad-signature", "expired", "wrong-issuer", "wrong-audience", "no-subject", "no-expiry", "empty-subject"],
+    ids=[
+        "bad-signature",
+        "expired",
+        "wrong-issuer",
+        "wrong-audience",
+        "no-subject",
+        "no-expiry",
+        "empty-subject",
+    ],
 )
 def test_bad_tokens_are_refused(client: TestClient, settings: Settings, overrides: dict[str, object]) -> None:
-    r = client.get("/interviews/history", headers={"Authorization": f"Bearer {_token(settings, **overrides)}"})
+    r = client.get(
+        "/interviews/history", headers={"Authorization": f"Bearer {_token(settings, **overrides)}"}
+    )
     assert r.status_code == 401
     assert r.json()["code"] == "UNAUTHORIZED"
 
 
 def test_unsigned_token_is_refused(client: TestClient, settings: Settings) -> None:
-    token = jwt.encode({"sub": "alice", "iss": settings.jwt_issuer, "aud": settings.jwt_audience}, None, "none")
+    token = jwt.encode(
+        {"sub": "alice", "iss": settings.jwt_issuer, "aud": settings.jwt_audience}, None, "none"
+    )
     r = client.get("/interviews/history", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
 

@@ -37,7 +37,9 @@ class FakeLambdaContext:
 
 
 def _load(function: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"handler_{function}", ROOT / "functions" / function / "handler.py")
+    spec = importlib.util.spec_from_file_location(
+        f"handler_{function}", ROOT / "functions" / function / "handler.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -76,7 +78,9 @@ def test_setup_and_reads_functions_answer_http_api_v2_events(db: psycopg.Connect
     assert len(body["questions"]) == 4
     assert response["headers"]["x-ratelimit-limit"] == "5"
     assert response["headers"]["x-request-id"] == "Jd3kYhVYBcwEMbQ="
-    owner = db.execute("SELECT user_id, type FROM interview_sessions WHERE id = %s", (body["sessionId"],)).fetchone()
+    owner = db.execute(
+        "SELECT user_id, type FROM interview_sessions WHERE id = %s", (body["sessionId"],)
+    ).fetchone()
     assert owner == ("7d1f3f5e-1c1b-4a55-9f3e-2f6c1f9a1b2c", "data-structures")
 
     reads = _load("reads")
@@ -92,7 +96,9 @@ def test_setup_and_reads_functions_answer_http_api_v2_events(db: psycopg.Connect
 
 
 @pytest.mark.usefixtures("lambda_env")
-def test_a_function_serves_only_its_own_routes_and_needs_the_authorizer_claims(db: psycopg.Connection[Any]) -> None:
+def test_a_function_serves_only_its_own_routes_and_needs_the_authorizer_claims(
+    db: psycopg.Connection[Any],
+) -> None:
     reads = _load("reads")
     assert reads(_event("apigw_v2_setup.json"), FakeLambdaContext())["statusCode"] in (404, 405)
 

@@ -50,7 +50,9 @@ def test_another_users_session_is_exactly_a_missing_one(client: TestClient, auth
     assert strip(theirs) == strip(missing) == strip(not_a_uuid)
 
 
-def test_the_user_facing_error_block_is_shown(client: TestClient, auth: Auth, db: psycopg.Connection[Any]) -> None:
+def test_the_user_facing_error_block_is_shown(
+    client: TestClient, auth: Auth, db: psycopg.Connection[Any]
+) -> None:
     created = _setup(client, auth, "alice")
     db.execute(
         "UPDATE interview_sessions SET status = 'failed', error_code = 'GEMINI_REPORT_FAILED',"
@@ -73,7 +75,10 @@ def test_history_is_the_users_own_newest_first_in_pages(
     _setup(client, auth, "bob")
     # spread creation times so "newest first" is observable, then add rows directly for volume
     for i, sid in enumerate(ids):
-        db.execute("UPDATE interview_sessions SET created_at = now() - %s * interval '1 hour' WHERE id = %s", (i, sid))
+        db.execute(
+            "UPDATE interview_sessions SET created_at = now() - %s * interval '1 hour' WHERE id = %s",
+            (i, sid),
+        )
     db.execute(
         "INSERT INTO interview_sessions (id, user_id, status, type, difficulty, duration_minutes, config,"
         " question_source, price_paise, currency, created_at)"
@@ -96,7 +101,9 @@ def test_history_is_the_users_own_newest_first_in_pages(
     everything = [
         i["sessionId"]
         for p in (1, 2, 3)
-        for i in client.get(f"/interviews/history?page={p}&limit=5", headers=auth("alice")).json()["interviews"]
+        for i in client.get(f"/interviews/history?page={p}&limit=5", headers=auth("alice")).json()[
+            "interviews"
+        ]
     ]
     assert len(everything) == len(set(everything)) == 12
     beyond = client.get("/interviews/history?page=4&limit=5", headers=auth("alice")).json()

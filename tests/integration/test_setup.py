@@ -55,7 +55,13 @@ def test_setup_creates_a_priced_pending_session_with_questions(
 
 
 def test_focus_areas_steer_the_fallback_questions(client: TestClient, auth: Auth) -> None:
-    body = {**SETUP_BODY, "type": "system-design", "difficulty": "hard", "focusAreas": ["caching"], "duration": 20}
+    body = {
+        **SETUP_BODY,
+        "type": "system-design",
+        "difficulty": "hard",
+        "focusAreas": ["caching"],
+        "duration": 20,
+    }
     r = client.post("/interviews/setup", json=body, headers=auth("alice"))
     assert r.status_code == 201
     questions = r.json()["questions"]
@@ -64,7 +70,10 @@ def test_focus_areas_steer_the_fallback_questions(client: TestClient, auth: Auth
 
 
 def test_ai_questions_are_used_when_the_llm_answers(
-    make_container: Callable[..., Container], auth: Auth, db: psycopg.Connection[Any], metrics: RecordingMetrics
+    make_container: Callable[..., Container],
+    auth: Auth,
+    db: psycopg.Connection[Any],
+    metrics: RecordingMetrics,
 ) -> None:
     ai = ScriptedQuestionGenerator()
     client = TestClient(create_app(make_container(ai=ai)))
@@ -88,7 +97,9 @@ def test_llm_failure_falls_back_to_the_question_bank(
 ) -> None:
     ai = ScriptedQuestionGenerator(fail_with=reason)
     client = TestClient(create_app(make_container(ai=ai)))
-    r = client.post("/interviews/setup", json=SETUP_BODY, headers={"Authorization": auth_header(client, "bob")})
+    r = client.post(
+        "/interviews/setup", json=SETUP_BODY, headers={"Authorization": auth_header(client, "bob")}
+    )
     assert r.status_code == 201, r.text
     assert r.json()["questionSource"] == "fallback"
     assert len(r.json()["questions"]) == 4
@@ -96,7 +107,9 @@ def test_llm_failure_falls_back_to_the_question_bank(
     assert metrics.total("QuestionGenerationFallback", reason=reason) == 1
 
 
-def test_price_comes_from_the_pricing_table(client: TestClient, auth: Auth, db: psycopg.Connection[Any]) -> None:
+def test_price_comes_from_the_pricing_table(
+    client: TestClient, auth: Auth, db: psycopg.Connection[Any]
+) -> None:
     db.execute("UPDATE pricing SET amount_paise = 19950 WHERE duration_minutes = 20")
     r = client.post("/interviews/setup", json={**SETUP_BODY}, headers=auth("alice"))
     assert r.json()["pricing"] == {"amount": 19950, "currency": "INR", "display": "₹199.50"}
@@ -153,7 +166,9 @@ def _invalid_bodies() -> list[tuple[str, object, str]]:
     ]
 
 
-@pytest.mark.parametrize(("case", "body", "expected"), _invalid_bodies(), ids=[c[0] for c in _invalid_bodies()])
+@pytest.mark.parametrize(
+    ("case", "body", "expected"), _invalid_bodies(), ids=[c[0] for c in _invalid_bodies()]
+)
 def test_invalid_setup_is_a_400_naming_the_field_and_writes_nothing(
     client: TestClient, auth: Auth, db: psycopg.Connection[Any], case: str, body: object, expected: str
 ) -> None:
@@ -170,7 +185,9 @@ def test_invalid_setup_is_a_400_naming_the_field_and_writes_nothing(
 def test_empty_body_says_required(client: TestClient, auth: Auth, db: psycopg.Connection[Any]) -> None:
     for content in (b"", b"{}"):
         r = client.post(
-            "/interviews/setup", content=content, headers={**auth("alice"), "content-type": "application/json"}
+            "/interviews/setup",
+            content=content,
+            headers={**auth("alice"), "content-type": "application/json"},
         )
         assert r.status_code == 400
         assert "required" in r.json()["error"]
@@ -180,7 +197,9 @@ def test_empty_body_says_required(client: TestClient, auth: Auth, db: psycopg.Co
 
 
 @pytest.mark.parametrize("content", [b"{", b'{"type": "python",}', b"\xff\xfe", b"null", b"[]", b"12"])
-def test_malformed_json_is_a_400(client: TestClient, auth: Auth, db: psycopg.Connection[Any], content: bytes) -> None:
+def test_malformed_json_is_a_400(
+    client: TestClient, auth: Auth, db: psycopg.Connection[Any], content: bytes
+) -> None:
     r = client.post(
         "/interviews/setup", content=content, headers={**auth("alice"), "content-type": "application/json"}
     )
@@ -189,9 +208,13 @@ def test_malformed_json_is_a_400(client: TestClient, auth: Auth, db: psycopg.Con
     assert count_sessions(db) == 0
 
 
-def test_oversized_body_is_refused_before_parsing(client: TestClient, auth: Auth, db: psycopg.Connection[Any]) -> None:
+def test_oversized_body_is_refused_before_parsing(
+    client: TestClient, auth: Auth, db: psycopg.Connection[Any]
+) -> None:
     big = json.dumps({**SETUP_BODY, "specificRequirements": "z" * 40_000}).encode()
-    r = client.post("/interviews/setup", content=big, headers={**auth("alice"), "content-type": "application/json"})
+    r = client.post(
+        "/interviews/setup", content=big, headers={**auth("alice"), "content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert r.json()["code"] == "PAYLOAD_TOO_LARGE"
 
@@ -201,7 +224,9 @@ def test_oversized_body_is_refused_before_parsing(client: TestClient, auth: Auth
             yield b"q" * 1000
         yield b'"}'
 
-    r = client.post("/interviews/setup", content=chunks(), headers={**auth("alice"), "content-type": "application/json"})
+    r = client.post(
+        "/interviews/setup", content=chunks(), headers={**auth("alice"), "content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert count_sessions(db) == 0
 

@@ -89,6 +89,6 @@ def authenticate(request: Request, settings: Settings) -> Principal:
     else:
         claims = _verify_local(settings, _bearer(request))
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 256:
+    if not isinstance(sub, str) or not sub or len(sub) > 256 or not sub.isprintable():
         raise Unauthorized("token has no subject")
     return Principal(user_id=sub, groups=_groups(claims.get(GROUPS_CLAIM)))

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -76,8 +76,22 @@ MAX_FOCUS_AREAS = 5
 MAX_FOCUS_AREA_LENGTH = 60
 MAX_REQUIREMENTS_LENGTH = 1000
 
+_CONTROL = {chr(c) for c in range(32)} - {"\n", "\t"} | {"\x7f"}
+
+
+def _no_control_characters(value: str) -> str:
+    if any(ch in _CONTROL for ch in value):
+        raise PydanticCustomError("control_characters", "must not contain control characters")
+    return value
+
+
 FocusArea = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_FOCUS_AREA_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_FOCUS_AREA_LENGTH),
+    AfterValidator(_no_control_characters),
+]
+FreeText = Annotated[
+    str, StringConstraints(max_length=MAX_REQUIREMENTS_LENGTH), AfterValidator(_no_control_characters)
 ]
 
 
@@ -95,7 +109,7 @@ class InterviewConfig(BaseModel):
         strict=True, description=f"minutes, one of {list(ALLOWED_DURATIONS)}", examples=[20]
     )
     focus_areas: list[FocusArea] = Field(default_factory=list, max_length=MAX_FOCUS_AREAS)
-    specific_requirements: str = Field(default="", max_length=MAX_REQUIREMENTS_LENGTH)
+    specific_requirements: FreeText = ""
     language: Language = Language.EN_IN
     voice: Voice = Voice.FEMALE
     pace: Pace = Pace.NORMAL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -78,6 +79,7 @@ def moto_server(port: int) -> Iterator[str]:
     """moto on 127.0.0.1 only (its default would be 0.0.0.0)."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
     os.environ["MOTO_PORT"] = str(port)  # moto's Step Functions engine calls back into its own server
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
