@@ -120,7 +120,7 @@ def test_history_bounds(client: TestClient, auth: Auth, query: str) -> None:
     r = client.get(f"/interviews/history?{query}", headers=auth("alice"))
     assert r.status_code == 400
     assert r.json()["code"] == "VALIDATION_ERROR"
-    field = query.split("=")[0]
+    field = query.split("=", maxsplit=1)[0]
     assert field in r.json()["error"]
 
 
