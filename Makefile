@@ -12,7 +12,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install dev test lint typecheck unit integration bench clean
+# the deps layer's requirements: the locked runtime dependencies, boto3 left to the Lambda runtime
+DEPS_EXPORT := $(UV) export --frozen --no-dev --no-emit-project --no-header --quiet \
+	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer --no-emit-package jmespath
+
+.PHONY: help install dev test lint typecheck unit bench deps-requirements clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,7 +46,12 @@ typecheck: install ## mypy (strict on the core package)
 unit: install ## unit tests only (no sockets)
 	$(BIN)/pytest tests/unit -q
 
+deps-requirements: $(UV) ## regenerate layers/deps/requirements.txt from uv.lock
+	$(DEPS_EXPORT) -o layers/deps/requirements.txt
+
 test: install ## every check and test suite: lint, types, unit, integration, e2e
+	@$(DEPS_EXPORT) | diff -q - layers/deps/requirements.txt >/dev/null \
+	  || { echo "layers/deps/requirements.txt is stale: run make deps-requirements"; exit 1; }
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy

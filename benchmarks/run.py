@@ -7,15 +7,18 @@ each Lambda entry point. Offline: embedded PostgreSQL and moto on 127.0.0.1, the
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,14 @@ def summarize(what: str, samples_ms: list[float]) -> Row:
     return what, f"{cuts[49]:.2f}", f"{cuts[94]:.2f}", len(samples_ms)
 
 
+@contextmanager
+def emf_to_devnull() -> Iterator[None]:
+    """Powertools' single_metric prints its EMF line to stdout whatever POWERTOOLS_METRICS_DISABLED says:
+    keep the cost of writing it, drop the text."""
+    with open(os.devnull, "w") as sink, redirect_stdout(sink):
+        yield
+
+
 def measure(what: str, n: int, request: Callable[[], Any], expected: int) -> Row:
     def once() -> float:
         t0 = time.perf_counter()
@@ -86,16 +97,19 @@ def measure(what: str, n: int, request: Callable[[], Any], expected: int) -> Row
         assert response.status_code == expected, f"{what}: {response.status_code} {response.text}"
         return elapsed
 
-    for _ in range(WARMUP):
-        once()
-    return summarize(what, [once() for _ in range(n)])
+    with emf_to_devnull():
+        for _ in range(WARMUP):
+            once()
+        samples = [once() for _ in range(n)]
+    return summarize(what, samples)
 
 
 def latencies(client: TestClient, n: int) -> list[Row]:
     r = client.post("/dev/token", json={"userId": BENCH_USER})
     assert r.status_code == 200, r.text
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
-    r = client.post("/interviews/setup", json=SETUP_BODY, headers=headers)
+    with emf_to_devnull():
+        r = client.post("/interviews/setup", json=SETUP_BODY, headers=headers)
     assert r.status_code == 201, r.text
     session_id = r.json()["sessionId"]
     print(f"latency, warm in-process app ({WARMUP} warm-up requests, then n={n}):")
@@ -132,9 +146,12 @@ def child_env(stack: LocalStack) -> dict[str, str]:
 
 def python_child(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """A fresh interpreter (this venv's python) running our own fixed code."""
-    return subprocess.run(  # noqa: S603 (argv built here, no shell, no outside input)
-        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    done = subprocess.run(  # noqa: S603 (argv built here, no shell, no outside input)
+        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"python {shlex.join(args)} exited {done.returncode}:\n{done.stderr}")
+    return done
 
 
 def child_ms(code: str, args: list[str], env: dict[str, str]) -> float:
@@ -193,11 +210,13 @@ def main() -> None:
 
     started = time.perf_counter()
     print(f"command: {shlex.join([sys.executable, '-m', 'benchmarks.run', '--n', str(args.n)])}")
-    print(f"python {platform.python_version()} ({platform.platform()}), {os.cpu_count()} CPUs")
-    with (
-        tempfile.TemporaryDirectory(prefix="prepkit-bench-") as tmp,
-        local_stack(data_dir=Path(tmp), moto_port=free_port()) as stack,
-    ):
+    print(f"python {platform.python_version()} ({platform.platform()})")
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    # not a TemporaryDirectory: pgserver's own atexit hook re-creates its lock file in XDG_RUNTIME_DIR
+    # (tmp/run) after the stack has stopped, so the directory goes last, by an earlier-registered hook
+    tmp = tempfile.mkdtemp(prefix="prepkit-bench-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    with local_stack(data_dir=Path(tmp), moto_port=free_port()) as stack:
         limits = dict.fromkeys(Settings.model_fields["rate_limits"].default, "100000000/3600")
         settings = stack.settings(stage=Stage.TEST, rate_limits=limits)
         prepare(settings)

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def dev_server(data_dir: Path, port: int, moto_port: int) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+def dev_server(
+    data_dir: Path, port: int, moto_port: int
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     env = {
         **os.environ,
         "PORT": str(port),
@@ -105,7 +107,13 @@ def test_dev_refuses_a_taken_port(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         env = {**os.environ, "PORT": str(port), "PREPKIT_LOCAL_DIR": str(tmp_path)}
         result = subprocess.run(
-            [sys.executable, "-m", "prepkit.local.dev"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "prepkit.local.dev"],
+            check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 1
     assert f"port {port} (API) is taken" in result.stderr

@@ -7,6 +7,7 @@ import base64
 import copy
 import importlib.util
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def _load(function: str) -> Any:
 
 
 @pytest.fixture
-def lambda_env(monkeypatch: pytest.MonkeyPatch, stack: LocalStack, settings: Settings) -> None:
+def lambda_env(monkeypatch: pytest.MonkeyPatch, stack: LocalStack, settings: Settings) -> Iterator[None]:
     monkeypatch.setenv("PREPKIT_STAGE", "test")
     monkeypatch.setenv("PREPKIT_AUTH_MODE", "apigw")
     monkeypatch.setenv("DATABASE_URL", stack.database_url)

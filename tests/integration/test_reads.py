@@ -46,7 +46,10 @@ def test_another_users_session_is_exactly_a_missing_one(client: TestClient, auth
     for r in (theirs, missing, not_a_uuid):
         assert r.status_code == 404
         assert r.json()["code"] == "SESSION_NOT_FOUND"
-    strip = lambda r: {k: v for k, v in r.json().items() if k != "error"}  # noqa: E731
+
+    def strip(r: Any) -> dict[str, object]:
+        return {k: v for k, v in r.json().items() if k != "error"}
+
     assert strip(theirs) == strip(missing) == strip(not_a_uuid)
 
 

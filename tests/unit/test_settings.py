@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from prepkit.settings import Settings, Stage, is_loopback_url
 
@@ -73,6 +73,8 @@ def test_is_loopback_url() -> None:
 
 
 def test_gemini_key_is_secret() -> None:
-    s = Settings(stage=Stage.TEST, aws_endpoint_url="http://127.0.0.1:1", gemini_api_key="AIza-real-looking")
+    s = Settings(
+        stage=Stage.TEST, aws_endpoint_url="http://127.0.0.1:1", gemini_api_key=SecretStr("AIza-real-looking")
+    )
     assert s.llm_configured
     assert "AIza-real-looking" not in repr(s)
