@@ -11,6 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 # the deps layer's requirements: the locked runtime dependencies, boto3 left to the Lambda runtime
 DEPS_EXPORT := $(UV) export --frozen --no-dev --no-emit-project --no-header --quiet \

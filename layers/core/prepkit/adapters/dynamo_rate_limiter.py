@@ -13,6 +13,10 @@ from prepkit.ports import RateDecision
 
 log = logging.getLogger(__name__)
 
+#: the table's shape, shared with the CDK construct that owns it when deployed
+PARTITION_KEY = "pk"
+TTL_ATTRIBUTE = "expires_at"
+
 
 class DynamoRateLimiter:
     def __init__(self, client: Any, table: str, clock: Callable[[], float] = time.time):
@@ -27,10 +31,10 @@ class DynamoRateLimiter:
         try:
             result = self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"{key}#{window_start}"}},
+                Key={PARTITION_KEY: {"S": f"{key}#{window_start}"}},
                 UpdateExpression="ADD #count :one SET #expires = if_not_exists(#expires, :expires)",
                 ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
-                ExpressionAttributeNames={"#count": "count", "#expires": "expires_at"},
+                ExpressionAttributeNames={"#count": "count", "#expires": TTL_ATTRIBUTE},
                 ExpressionAttributeValues={
                     ":one": {"N": "1"},
                     ":limit": {"N": str(limit)},
@@ -65,8 +69,8 @@ def create_table(client: Any, table: str) -> None:
     try:
         client.create_table(
             TableName=table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
     except ClientError as exc:
@@ -74,5 +78,5 @@ def create_table(client: Any, table: str) -> None:
             raise
         return
     client.update_time_to_live(
-        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
     )
