@@ -3,12 +3,29 @@ them to the services. Tests build one with fakes or with their own database and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
+from prepkit.domain.flow import FlowPolicy, InterviewFlow
 from prepkit.domain.services import InterviewService
-from prepkit.ports import Metrics, QuestionGenerator, RateLimiter, SessionRepository
+from prepkit.domain.signatures import VapiAuth
+from prepkit.ports import (
+    FlowRepository,
+    Metrics,
+    PaymentsGateway,
+    QuestionGenerator,
+    RateLimiter,
+    ReportWriter,
+    SessionRepository,
+    VoiceGateway,
+    Workflow,
+)
 from prepkit.settings import Settings
+
+#: how the offline call and checkout simulators reach the API: (path, raw body, headers)
+Deliver = Callable[[str, bytes, dict[str, str]], None]
 
 
 @dataclass
@@ -19,7 +36,12 @@ class Container:
     metrics: Metrics
     fallback_questions: QuestionGenerator
     ai_questions: QuestionGenerator | None = None
-    extras: dict[str, object] = field(default_factory=dict)
+    flow_repo: FlowRepository | None = None
+    payments: PaymentsGateway | None = None
+    voice: VoiceGateway | None = None
+    report_writer: ReportWriter | None = None
+    workflow: Workflow | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         pool = self.extras.get("pool")
@@ -33,38 +55,137 @@ class Container:
             repo=self.repo, fallback=self.fallback_questions, metrics=self.metrics, ai=self.ai_questions
         )
 
+    @cached_property
+    def flow(self) -> InterviewFlow:
+        s = self.settings
+        assert self.flow_repo and self.payments and self.voice and self.report_writer and self.workflow
+        return InterviewFlow(
+            repo=self.flow_repo,
+            payments=self.payments,
+            voice=self.voice,
+            reports=self.report_writer,
+            workflow=self.workflow,
+            metrics=self.metrics,
+            policy=flow_policy(s),
+        )
 
-def build_container(settings: Settings) -> Container:
+
+def flow_policy(s: Settings) -> FlowPolicy:
+    return FlowPolicy(
+        checkout_key_secret=s.razorpay_key_secret.get_secret_value(),
+        webhook_secret=s.razorpay_webhook_secret.get_secret_value(),
+        start_window_s=s.start_window_s,
+        call_end_margin_s=s.call_end_margin_s,
+        min_assessable_call_s=s.min_assessable_call_s,
+        max_retakes=s.max_retakes,
+    )
+
+
+def vapi_auth(s: Settings) -> VapiAuth:
+    return VapiAuth(
+        mode=s.vapi_webhook_auth,
+        secret=s.vapi_webhook_secret.get_secret_value(),
+        secret_header=s.vapi_secret_header,
+        signature_header=s.vapi_signature_header,
+        timestamp_header=s.vapi_timestamp_header,
+        signature_prefix=s.vapi_signature_prefix,
+        signed_payload=s.vapi_signed_payload,
+        max_clock_skew_s=s.vapi_max_clock_skew_s,
+    )
+
+
+def http_deliver(base_url: str) -> Deliver:
+    """Posts the simulators' webhooks to the running API (local stage)."""
+
+    def deliver(path: str, body: bytes, headers: dict[str, str]) -> None:
+        import httpx
+
+        httpx.post(base_url.rstrip("/") + path, content=body, headers=headers, timeout=10).raise_for_status()
+
+    return deliver
+
+
+def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Container:
     from prepkit.adapters import aws
     from prepkit.adapters.dynamo_rate_limiter import DynamoRateLimiter
     from prepkit.adapters.postgres import PostgresSessionRepository, make_pool
+    from prepkit.adapters.postgres_flow import PostgresFlowRepository
     from prepkit.adapters.question_bank import QuestionBank
+    from prepkit.adapters.workflow import StepFunctionsWorkflow
+    from prepkit.domain.scoring import OfflineReportWriter
     from prepkit.observability import PowertoolsMetrics
 
-    if not settings.database_url:
+    s = settings
+    if not s.database_url:
         raise RuntimeError("DATABASE_URL is not set")
-    pool = make_pool(
-        settings.database_url, max_size=settings.db_pool_max, connect_timeout_s=settings.db_connect_timeout_s
-    )
-    ai: QuestionGenerator | None = None
-    if settings.llm_configured and settings.gemini_api_key is not None:
-        from prepkit.adapters.gemini import GeminiQuestionGenerator
+    pool = make_pool(s.database_url, max_size=s.db_pool_max, connect_timeout_s=s.db_connect_timeout_s)
+    deliver = deliver or http_deliver(s.public_base_url)
 
+    ai: QuestionGenerator | None = None
+    report_writer: ReportWriter = OfflineReportWriter()
+    if s.llm_configured and s.gemini_api_key is not None:
+        from prepkit.adapters.gemini import GeminiQuestionGenerator, GeminiReportWriter
+
+        key = s.gemini_api_key.get_secret_value()
         ai = GeminiQuestionGenerator(
-            settings.gemini_api_key.get_secret_value(),
-            settings.gemini_model,
-            timeout_s=settings.gemini_timeout_s,
-            attempts=settings.gemini_attempts,
+            key, s.gemini_model, timeout_s=s.gemini_timeout_s, attempts=s.gemini_attempts
         )
+        report_writer = GeminiReportWriter(
+            key,
+            s.gemini_report_model,
+            timeout_s=s.gemini_report_timeout_s,
+            attempts=s.gemini_attempts,
+            input_usd_per_mtok=s.gemini_input_usd_per_mtok,
+            output_usd_per_mtok=s.gemini_output_usd_per_mtok,
+        )
+
+    payments: PaymentsGateway
+    if s.payments_configured:
+        from prepkit.adapters.razorpay import RazorpayGateway
+
+        payments = RazorpayGateway(
+            s.razorpay_key_id,
+            s.razorpay_key_secret.get_secret_value(),
+            api_url=s.razorpay_api_url,
+            connect_timeout_s=s.razorpay_connect_timeout_s,
+            read_timeout_s=s.razorpay_read_timeout_s,
+        )
+    else:
+        from prepkit.adapters.razorpay import SimulatedRazorpay
+
+        payments = SimulatedRazorpay(s.razorpay_key_id)
+
+    voice: VoiceGateway
+    if s.voice_configured and s.vapi_api_key is not None:
+        from prepkit.adapters.vapi import VapiGateway
+
+        voice = VapiGateway(
+            s.vapi_api_key.get_secret_value(),
+            api_url=s.vapi_api_url,
+            timeout_s=s.vapi_timeout_s,
+            server_url=s.public_base_url.rstrip("/") + "/webhooks/vapi",
+            credential_id=s.vapi_credential_id,
+        )
+    else:
+        from prepkit.adapters.call_simulator import SimulatedVoice
+
+        voice = SimulatedVoice(
+            vapi_auth(s), deliver, script=s.simulated_candidate, delay_s=s.simulated_call_delay_s
+        )
+
     return Container(
-        settings=settings,
+        settings=s,
         repo=PostgresSessionRepository(pool),
         rate_limiter=DynamoRateLimiter(
-            aws.client("dynamodb", settings, timeout_s=settings.rate_limit_timeout_s, attempts=1),
-            settings.rate_limit_table,
+            aws.client("dynamodb", s, timeout_s=s.rate_limit_timeout_s, attempts=1), s.rate_limit_table
         ),
         metrics=PowertoolsMetrics(),
         fallback_questions=QuestionBank(),
         ai_questions=ai,
-        extras={"pool": pool},
+        flow_repo=PostgresFlowRepository(pool),
+        payments=payments,
+        voice=voice,
+        report_writer=report_writer,
+        workflow=StepFunctionsWorkflow(aws.client("stepfunctions", s), s.pipeline_state_machine_arn),
+        extras={"pool": pool, "deliver": deliver},
     )

@@ -4,6 +4,7 @@ nothing here ever logs headers, bodies or tokens."""
 from __future__ import annotations
 
 import logging
+import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -24,7 +25,13 @@ logging.getLogger("prepkit").setLevel(logger.log_level)
 class PowertoolsMetrics:
     """The Metrics port as CloudWatch EMF lines (one per data point, with its own dimensions)."""
 
+    def __init__(self) -> None:
+        # single_metric prints even when POWERTOOLS_METRICS_DISABLED is set: honour it here (local stage)
+        self._disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true")
+
     def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        if self._disabled:
+            return
         with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
             metric.add_dimension(name="service", value=SERVICE)
             for key, dim in dimensions.items():

@@ -3,16 +3,29 @@ tests use fakes that behave."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
 from prepkit.domain.models import (
+    CallPlan,
+    CallRecord,
     GeneratedQuestions,
     InterviewConfig,
+    Order,
+    PaymentEvent,
+    PaymentStatus,
     Price,
+    Question,
+    RefundEvent,
     Session,
+    SessionError,
+    SessionStatus,
     SessionSummary,
+    StartedCall,
+    Utterance,
 )
+from prepkit.domain.report import StoredReport
 
 
 class QuestionGenerator(Protocol):
@@ -50,3 +63,140 @@ class RateLimiter(Protocol):
 
 class Metrics(Protocol):
     def count(self, name: str, value: int = 1, **dimensions: str) -> None: ...
+
+
+# --- payments, calls, reports and the pipeline ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """A session row as the payment/call/pipeline flow sees it (read under a row lock)."""
+
+    id: str
+    user_id: str
+    status: SessionStatus
+    price: Price
+    retakes_used: int
+    pipeline_step: str | None
+    pipeline_token: str | None
+    pipeline_started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    call_id: str
+    session_id: str
+    attempt: int
+    status: str  # created | in_progress | ended
+    web_call_url: str | None
+    ended_reason: str | None
+    duration_s: float | None
+    messages: tuple[Utterance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRow:
+    idempotency_key: str
+    payment_id: str
+    refund_id: str | None
+    amount: int
+    status: str
+
+
+class FlowTransaction(Protocol):
+    """One database transaction of the payment/call/pipeline flow. Every method runs inside it."""
+
+    def lock_session(self, session_id: str, *, lock: bool = True) -> SessionState | None:
+        """The session, row-locked (FOR UPDATE) until the transaction ends unless lock=False."""
+        ...
+
+    def session_config(self, session_id: str) -> tuple[InterviewConfig, tuple[Question, ...]]: ...
+    def set_status(
+        self,
+        session_id: str,
+        status: SessionStatus,
+        *,
+        error: SessionError | None = None,
+        stamp: str | None = None,
+        retakes_used: int | None = None,
+    ) -> None: ...
+    def set_pipeline_token(self, session_id: str, step: str | None, token: str | None) -> None: ...
+    def mark_pipeline_started(self, session_id: str) -> None: ...
+    def record_event(self, provider: str, event_id: str, event_type: str, raw_body: str) -> bool:
+        """False when this event was already recorded (a duplicate delivery)."""
+        ...
+
+    def get_order(self, order_id: str) -> tuple[Order, str] | None:
+        """The order and its owner's user id."""
+        ...
+
+    def open_order(self, session_id: str) -> Order | None: ...
+    def insert_order(self, order: Order, user_id: str) -> None: ...
+    def apply_payment(self, event: PaymentEvent, session_id: str, user_id: str) -> PaymentStatus:
+        """Upserts the payment, moving its status only upwards; returns the status it now has."""
+        ...
+
+    def captured_payment(self, session_id: str) -> tuple[str, int] | None: ...
+    def get_refund(self, idempotency_key: str) -> RefundRow | None: ...
+    def insert_refund(self, row: RefundRow, session_id: str, reason: str) -> None: ...
+    def update_refund(self, idempotency_key: str, refund_id: str, status: str) -> None: ...
+    def apply_refund_event(self, event: RefundEvent) -> str | None:
+        """Records the provider's refund state; returns the session id it belongs to, if known."""
+        ...
+
+    def latest_call(self, session_id: str) -> CallRow | None: ...
+    def insert_call(self, session_id: str, attempt: int, started: StartedCall) -> None: ...
+    def call_session(self, call_id: str) -> str | None: ...
+    def set_call_in_progress(self, call_id: str) -> None: ...
+    def store_call_end(self, record: CallRecord) -> bool:
+        """False when this call's end was already stored (a duplicate)."""
+        ...
+
+    def insert_report(self, session_id: str, report: StoredReport) -> bool: ...
+    def get_report(self, session_id: str) -> StoredReport | None: ...
+
+
+class FlowRepository(Protocol):
+    def transaction(self) -> AbstractContextManager[FlowTransaction]: ...
+
+
+class PaymentsGateway(Protocol):
+    """Razorpay (or its offline simulator). Raises PaymentFailed when the provider fails."""
+
+    key_id: str
+
+    def create_order(self, *, amount: int, currency: str, receipt: str, notes: dict[str, str]) -> str: ...
+    def refund(
+        self, *, payment_id: str, amount: int, idempotency_key: str, notes: dict[str, str]
+    ) -> tuple[str, str]:
+        """Returns (refund id, status)."""
+        ...
+
+
+class VoiceGateway(Protocol):
+    """Vapi (or the offline call simulator). Raises VoiceUnavailable when the provider fails."""
+
+    def create_web_call(self, plan: CallPlan) -> StartedCall: ...
+    def get_call(self, call_id: str) -> CallRecord | None:
+        """The call once it has ended; None while it is still going."""
+        ...
+
+
+class ReportWriter(Protocol):
+    """Writes the report from the transcript. Raises ReportTransient (retry) or ReportFailed."""
+
+    def write(
+        self, config: InterviewConfig, questions: tuple[Question, ...], messages: tuple[Utterance, ...]
+    ) -> StoredReport: ...
+
+
+class Workflow(Protocol):
+    """The interview pipeline (Step Functions)."""
+
+    def start(self, session_id: str, payload: dict[str, object]) -> bool:
+        """False when an execution for this session already exists."""
+        ...
+
+    def resume(self, task_token: str, output: dict[str, object]) -> bool:
+        """False when the task had already finished (a repeat)."""
+        ...

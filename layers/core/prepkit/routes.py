@@ -23,7 +23,17 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/interviews/setup", "setup", rate_class="setup"),
     Route("GET", "/interviews/history", "reads", rate_class="history"),
     Route("GET", "/interviews/{session_id}", "reads", rate_class="status"),
+    Route("POST", "/dev/checkout", "dev", rate_class="verify", local_only=True),
+    Route("POST", "/interviews/{session_id}/order", "payments", rate_class="order"),
+    Route("POST", "/payments/verify", "payments", rate_class="verify"),
+    Route("POST", "/interviews/{session_id}/start", "start", rate_class="start"),
+    Route("GET", "/interviews/{session_id}/report", "reads", rate_class="report"),
+    Route("POST", "/webhooks/razorpay", "webhooks", public=True),
+    Route("POST", "/webhooks/vapi", "webhooks", public=True),
 )
+
+#: functions that serve no HTTP route: the pipeline's task Lambda (invoked by Step Functions)
+TASK_FUNCTIONS: tuple[str, ...] = ("pipeline",)
 
 #: the deployed Lambda functions, each with an entry point at functions/<name>/handler.py
 FUNCTIONS: tuple[str, ...] = tuple(dict.fromkeys(r.function for r in ROUTES if not r.local_only))

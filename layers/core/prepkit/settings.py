@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_ISSUER = "prepkit-local"
 LOCAL_JWT_SECRET_DEFAULT = "local-dev-only-secret-change-me-0123456789"  # noqa: S105 (local stage only)
+# the offline simulators sign with these; a deployed stage refuses to start with them
+LOCAL_RAZORPAY_SECRET = "local-razorpay-key-secret"  # noqa: S105
+LOCAL_RAZORPAY_WEBHOOK_SECRET = "local-razorpay-webhook-secret"  # noqa: S105
+LOCAL_VAPI_WEBHOOK_SECRET = "local-vapi-webhook-secret"  # noqa: S105
 
 
 class Stage(StrEnum):
@@ -78,6 +82,47 @@ class Settings(BaseSettings):
     gemini_timeout_s: float = Field(default=20.0, gt=0, le=120)
     gemini_attempts: int = Field(default=2, ge=1, le=5)
 
+    gemini_report_model: str = "gemini-3.5-flash"
+    gemini_report_timeout_s: float = Field(default=60.0, gt=0, le=300)
+    # USD per million tokens (thinking tokens bill at the output rate)
+    gemini_input_usd_per_mtok: float = Field(default=0.30, ge=0)
+    gemini_output_usd_per_mtok: float = Field(default=2.50, ge=0)
+
+    # --- payments (Razorpay) ---------------------------------------------------------------------
+    razorpay_key_id: str = "rzp_test_local"
+    razorpay_key_secret: SecretStr = SecretStr(LOCAL_RAZORPAY_SECRET)
+    razorpay_webhook_secret: SecretStr = SecretStr(LOCAL_RAZORPAY_WEBHOOK_SECRET)
+    razorpay_api_url: str = "https://api.razorpay.com/v1"
+    razorpay_connect_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    razorpay_read_timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    # --- voice (Vapi) ----------------------------------------------------------------------------
+    vapi_api_key: SecretStr | None = None
+    vapi_api_url: str = "https://api.vapi.ai"
+    vapi_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # how Vapi authenticates to /webhooks/vapi: a static secret header, a bearer token, or HMAC
+    vapi_webhook_auth: Literal["secret_header", "bearer", "hmac"] = "hmac"
+    vapi_webhook_secret: SecretStr = SecretStr(LOCAL_VAPI_WEBHOOK_SECRET)
+    vapi_secret_header: str = "x-vapi-secret"
+    vapi_signature_header: str = "x-signature"
+    vapi_timestamp_header: str = "x-timestamp"
+    vapi_signature_prefix: str = ""  # e.g. "sha256="
+    vapi_signed_payload: Literal["timestamp.body", "body"] = "timestamp.body"
+    vapi_max_clock_skew_s: int = Field(default=300, ge=10, le=3600)
+    vapi_credential_id: str | None = None  # the server credential configured in Vapi, if any
+    # the public base URL Vapi posts webhooks to (deployed: the API URL; local: this server)
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # --- the pipeline (Step Functions) ------------------------------------------------------------
+    pipeline_state_machine_arn: str = "arn:aws:states:ap-south-1:123456789012:stateMachine:prepkit-pipeline"
+    start_window_s: int = Field(default=7 * 24 * 3600, ge=1)
+    call_end_margin_s: int = Field(default=600, ge=1)
+    min_assessable_call_s: int = Field(default=60, ge=0)
+    max_retakes: int = Field(default=1, ge=0, le=3)
+    # local stage only: which scripted candidate the call simulator plays (good | weak | silent)
+    simulated_candidate: Literal["good", "weak", "silent"] = "good"
+    simulated_call_delay_s: float = Field(default=0.3, ge=0, le=30)
+
     # --- rate limits: "<route class>=<count>/<window seconds>" ----------------------------------
     rate_limits: dict[str, str] = {
         "setup": "5/3600",
@@ -111,12 +156,36 @@ class Settings(BaseSettings):
                 raise ValueError("a deployed stage refuses the local token issuer")
             if self.aws_endpoint_url is not None:
                 raise ValueError("a deployed stage uses the real AWS endpoints")
+            defaults = {
+                "PREPKIT_RAZORPAY_KEY_SECRET": (self.razorpay_key_secret, LOCAL_RAZORPAY_SECRET),
+                "PREPKIT_RAZORPAY_WEBHOOK_SECRET": (
+                    self.razorpay_webhook_secret,
+                    LOCAL_RAZORPAY_WEBHOOK_SECRET,
+                ),
+                "PREPKIT_VAPI_WEBHOOK_SECRET": (self.vapi_webhook_secret, LOCAL_VAPI_WEBHOOK_SECRET),
+            }
+            for name, (value, default) in defaults.items():
+                if value.get_secret_value() == default:
+                    raise ValueError(f"a deployed stage refuses the default {name}")
+            if not self.voice_configured:
+                raise ValueError(
+                    "a deployed stage needs PREPKIT_VAPI_API_KEY (the call simulator is local only)"
+                )
         for route_class, spec in self.rate_limits.items():
             parse_limit(route_class, spec)
         return self
 
     def limit_for(self, route_class: str) -> tuple[int, int]:
         return parse_limit(route_class, self.rate_limits[route_class])
+
+    @property
+    def payments_configured(self) -> bool:
+        """Real Razorpay keys (not the local simulator's)."""
+        return self.razorpay_key_secret.get_secret_value() != LOCAL_RAZORPAY_SECRET
+
+    @property
+    def voice_configured(self) -> bool:
+        return self.vapi_api_key is not None and bool(self.vapi_api_key.get_secret_value())
 
     @property
     def llm_configured(self) -> bool:

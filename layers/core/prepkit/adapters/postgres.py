@@ -107,7 +107,7 @@ class PostgresSessionRepository:
                 " FROM interview_questions WHERE session_id = %s ORDER BY position",
                 (session_id,),
             ).fetchall()
-        return _session(row, [_question(q) for q in questions])
+        return _session(row, [question_from_row(q) for q in questions])
 
     def list_sessions(self, user_id: str, *, offset: int, limit: int) -> tuple[list[SessionSummary], int]:
         with self._pool.connection() as conn:
@@ -137,7 +137,7 @@ class PostgresSessionRepository:
         ], total
 
 
-def _question(row: dict[str, Any]) -> Question:
+def question_from_row(row: dict[str, Any]) -> Question:
     return Question(
         position=row["position"],
         text=row["text"],

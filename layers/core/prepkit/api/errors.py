@@ -12,21 +12,37 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from prepkit.domain import errors as e
 from prepkit.domain.errors import DomainError, RateLimited
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_CODE: dict[str, int] = {
-    "VALIDATION_ERROR": 400,
-    "UNAUTHORIZED": 401,
-    "FORBIDDEN": 403,
-    "SESSION_NOT_FOUND": 404,
-    "INVALID_STATE": 409,
-    "RATE_LIMITED": 429,
-    "PRICING_UNAVAILABLE": 503,
-    "GEMINI_QUESTION_FAILED": 503,
-    "UNKNOWN_ERROR": 500,
+#: the one mapping of domain errors to HTTP status codes (looked up along the class hierarchy)
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    e.ValidationFailed: 400,
+    e.InvalidSignature: 400,  # POST /payments/verify
+    e.Unauthorized: 401,
+    e.WebhookUnauthorized: 401,
+    e.Forbidden: 403,
+    e.SessionNotFound: 404,
+    e.InvalidState: 409,
+    e.RateLimited: 429,
+    e.ReportNotReady: 202,
+    e.PaymentFailed: 502,
+    e.VoiceUnavailable: 503,
+    e.PipelineUnavailable: 503,
+    e.PricingUnavailable: 503,
+    e.QuestionGenerationFailed: 503,
+    DomainError: 500,
 }
+
+
+def status_for(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
 
 _HTTP_CODES = {
     404: ("NOT_FOUND", "This address does not exist."),
@@ -89,7 +105,7 @@ def validation_failure(errors: Sequence[Any]) -> dict[str, Any]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        status = STATUS_BY_CODE.get(exc.code, 500)
+        status = status_for(exc)
         headers = None
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after_s)}

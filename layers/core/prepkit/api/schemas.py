@@ -4,10 +4,12 @@ so the rubric cannot leak through a response by construction."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from prepkit.domain.report import ReportContent
 from prepkit.domain.models import InterviewConfig, PublicQuestion, Session, SessionSummary
 from prepkit.domain.services import HistoryPage
 
@@ -150,3 +152,63 @@ class TokenOut(Camel):
 class HealthOut(Camel):
     status: str
     stage: str
+
+
+class OrderOut(Camel):
+    order_id: str
+    amount: int = Field(description="paise, decided by the server")
+    currency: str
+    key_id: str = Field(description="Razorpay key id for Checkout")
+    session_id: str
+
+
+class VerifyIn(BaseModel):
+    """Razorpay Checkout's success handler fields, as Checkout names them."""
+
+    model_config = ConfigDict(extra="forbid")
+    razorpay_order_id: str = Field(min_length=1, max_length=64)
+    razorpay_payment_id: str = Field(min_length=1, max_length=64)
+    razorpay_signature: str = Field(min_length=1, max_length=256)
+
+
+class VerifyOut(Camel):
+    session_id: str
+    status: str
+
+
+class StartOut(Camel):
+    call_id: str
+    status: str = "initiated"
+    web_call_url: str
+
+
+class UsageOut(Camel):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+
+class ReportOut(Camel):
+    session_id: str
+    source: str
+    model: str | None
+    prompt_version: str
+    usage: UsageOut
+    report: ReportContent
+
+
+class WebhookOut(Camel):
+    ok: bool = True
+    result: str
+
+
+class CheckoutIn(Camel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: str = Field(min_length=1, max_length=64)
+    outcome: Literal["success", "failure"] = "success"
+
+
+class CheckoutOut(BaseModel):
+    razorpay_order_id: str
+    razorpay_payment_id: str
+    razorpay_signature: str | None

@@ -68,3 +68,52 @@ class QuestionGenerationFailed(DomainError):
 
     code = "GEMINI_QUESTION_FAILED"
     user_message = "We could not prepare your questions. Please try again."
+
+
+class PaymentFailed(DomainError):
+    """The payment provider failed or could not be reached: the client may try again."""
+
+    code = "PAYMENT_FAILED"
+    user_message = "We could not reach the payment provider. Please try again."
+
+
+class InvalidSignature(DomainError):
+    code = "INVALID_SIGNATURE"
+    user_message = "We could not verify this payment."
+    recoverable = False
+
+
+class WebhookUnauthorized(DomainError):
+    """A webhook whose signature or credential does not check out (401; nothing is written)."""
+
+    code = "INVALID_SIGNATURE"
+    user_message = "Unauthorized."
+    recoverable = False
+
+
+class PipelineUnavailable(DomainError):
+    code = "PIPELINE_UNAVAILABLE"
+    user_message = "We could not start your interview pipeline yet. Please try again shortly."
+
+
+class VoiceUnavailable(DomainError):
+    code = "CALL_FAILED"
+    user_message = "We could not start the interview call. Please try again."
+
+
+class ReportNotReady(DomainError):
+    code = "TRANSCRIPT_MISSING"
+    user_message = "Your report is not ready yet."
+
+    def __init__(self, message: str, *, state: str):
+        super().__init__(message, details={"state": state})
+        self.state = state
+
+
+class ReportTransient(Exception):
+    """The report writer failed in a way worth retrying (rate limit, 5xx, timeout, malformed output).
+    Step Functions matches this class name in GenerateReport's Retry."""
+
+
+class ReportFailed(Exception):
+    """The report writer cannot write this report; the pipeline falls back to the offline scorer."""

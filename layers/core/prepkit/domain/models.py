@@ -215,3 +215,84 @@ class SessionSummary:
     duration: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    order_id: str
+    session_id: str
+    amount: int
+    currency: str
+    status: str  # created | paid
+
+
+class PaymentStatus(StrEnum):
+    AUTHORIZED = "authorized"
+    FAILED = "failed"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+
+    @property
+    def rank(self) -> int:
+        """Payment states only move up: a late `payment.failed` never undoes a capture."""
+        return {"authorized": 1, "failed": 1, "captured": 2, "refunded": 3}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentEvent:
+    """What a verified checkout result or Razorpay webhook says about one payment."""
+
+    payment_id: str
+    order_id: str
+    status: PaymentStatus
+    amount: int
+    currency: str
+    method: str | None = None
+    error_code: str | None = None
+    error_description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundEvent:
+    refund_id: str
+    payment_id: str
+    amount: int
+    status: str  # created | processed | failed
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    role: str  # "assistant" | "user"
+    text: str
+    seconds_from_start: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """An ended call as Vapi reports it (end-of-call-report or GET /call/{id})."""
+
+    call_id: str
+    ended_reason: str | None
+    transcript: str
+    messages: tuple[Utterance, ...]
+    recording_url: str | None
+    cost_usd: float | None
+    duration_s: float | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """Everything the voice provider needs to run the interview; built on the server only."""
+
+    session_id: str
+    config: InterviewConfig
+    questions: tuple[Question, ...]
+    max_duration_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class StartedCall:
+    call_id: str
+    web_call_url: str

@@ -27,16 +27,19 @@ def main() -> int:
 
     from prepkit.api.app import create_app
     from prepkit.container import build_container
+    from prepkit.local.engine import deploy_pipeline
+    from prepkit.pipeline.entry import make_pipeline_handler
 
     log("starting PostgreSQL and moto ...")
     with local_stack(
         data_dir=data_dir, moto_port=moto_port, database_url=os.environ.get("DATABASE_URL")
     ) as stack:
-        settings = stack.settings()
+        base = f"http://127.0.0.1:{port}"
+        settings = stack.settings(public_base_url=base)
         applied = prepare(settings)
         container = build_container(settings)
+        deploy_pipeline(settings, make_pipeline_handler(container))
         app = create_app(container)
-        base = f"http://127.0.0.1:{port}"
         log(
             "\nPrepKit Interviews is running (stage: local, offline providers)\n"
             f"  API        {base}\n"
@@ -44,7 +47,10 @@ def main() -> int:
             f"  database   {_redact(stack.database_url)}"
             + (f"   data: {stack.pg_data_dir}" if stack.pg_data_dir else "")
             + f"\n  migrations {'applied ' + ', '.join(applied) if applied else 'up to date'}\n"
-            f"  moto (AWS) {stack.aws_endpoint_url}   (DynamoDB table {settings.rate_limit_table})\n"
+            f"  moto (AWS) {stack.aws_endpoint_url}   (DynamoDB {settings.rate_limit_table}, "
+            f"Step Functions {settings.pipeline_state_machine_arn.rsplit(':', 1)[1]})\n"
+            f"  providers  offline: simulated Razorpay Checkout, simulated Vapi call "
+            f"({settings.simulated_candidate} candidate), {'Gemini' if settings.llm_configured else 'offline scorer'}\n"
             f"  token      curl -s -X POST {base}/dev/token -H 'content-type: application/json' "
             '-d \'{"userId": "alice"}\'\n'
             "  stop       Ctrl-C (data is kept in .local/)\n"

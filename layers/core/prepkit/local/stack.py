@@ -23,6 +23,7 @@ OFFLINE_AWS_ENV = {
     "AWS_REGION": "ap-south-1",
     "AWS_EC2_METADATA_DISABLED": "true",
     "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF lines on the local console
 }
 
 

@@ -1,0 +1,391 @@
+"""FlowRepository on PostgreSQL: one transaction per `with repo.transaction() as tx`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from prepkit.adapters.postgres import question_from_row
+from prepkit.domain.models import (
+    CallRecord,
+    InterviewConfig,
+    Order,
+    PaymentEvent,
+    PaymentStatus,
+    Price,
+    Question,
+    RefundEvent,
+    SessionError,
+    SessionStatus,
+    StartedCall,
+    Utterance,
+)
+from prepkit.domain.report import ReportContent, ReportSource, StoredReport
+from prepkit.ports import CallRow, RefundRow, SessionState
+
+_REFUND_RANK = {"requested": 0, "created": 1, "processed": 2, "failed": 2}
+_STAMPS = {"paid_at", "started_at", "completed_at"}
+
+
+class PostgresFlowRepository:
+    def __init__(self, pool: ConnectionPool):
+        self._pool = pool
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresFlowTransaction]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield PostgresFlowTransaction(conn)
+
+
+class PostgresFlowTransaction:
+    def __init__(self, conn: psycopg.Connection[Any]):
+        self._conn = conn
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(sql.encode(), params).fetchone()
+
+    def _exec(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._conn.cursor() as cur:
+            cur.execute(sql.encode(), params)
+            return cur.rowcount
+
+    # -- sessions --------------------------------------------------------------------------------
+    def lock_session(self, session_id: str, *, lock: bool = True) -> SessionState | None:
+        row = self._one(
+            "SELECT id::text, user_id, status, price_paise, currency, retakes_used, pipeline_step, pipeline_token,"
+            " pipeline_started_at IS NOT NULL AS started FROM interview_sessions WHERE id = %s"
+            + (" FOR UPDATE" if lock else ""),
+            (session_id,),
+        )
+        if row is None:
+            return None
+        return SessionState(
+            id=row["id"],
+            user_id=row["user_id"],
+            status=SessionStatus(row["status"]),
+            price=Price(row["price_paise"], row["currency"]),
+            retakes_used=row["retakes_used"],
+            pipeline_step=row["pipeline_step"],
+            pipeline_token=row["pipeline_token"],
+            pipeline_started=row["started"],
+        )
+
+    def session_config(self, session_id: str) -> tuple[InterviewConfig, tuple[Question, ...]]:
+        row = self._one("SELECT config FROM interview_sessions WHERE id = %s", (session_id,))
+        assert row is not None
+        with self._conn.cursor(row_factory=dict_row) as cur:
+            questions = cur.execute(
+                "SELECT position, text, topics, estimated_minutes, expected_key_points, follow_ups"
+                " FROM interview_questions WHERE session_id = %s ORDER BY position",
+                (session_id,),
+            ).fetchall()
+        return InterviewConfig.model_validate(row["config"]), tuple(question_from_row(q) for q in questions)
+
+    def set_status(
+        self,
+        session_id: str,
+        status: SessionStatus,
+        *,
+        error: SessionError | None = None,
+        stamp: str | None = None,
+        retakes_used: int | None = None,
+    ) -> None:
+        sets = ["status = %s", "updated_at = now()"]
+        params: list[Any] = [status.value]
+        if error is not None:
+            sets += ["error_code = %s", "error_message = %s", "error_recoverable = %s"]
+            params += [error.code, error.user_message, error.recoverable]
+        if stamp is not None:
+            assert stamp in _STAMPS
+            sets.append(f"{stamp} = coalesce({stamp}, now())")
+        if retakes_used is not None:
+            sets.append("retakes_used = %s")
+            params.append(retakes_used)
+        self._exec(f"UPDATE interview_sessions SET {', '.join(sets)} WHERE id = %s", (*params, session_id))  # noqa: S608
+
+    def set_pipeline_token(self, session_id: str, step: str | None, token: str | None) -> None:
+        self._exec(
+            "UPDATE interview_sessions SET pipeline_step = %s, pipeline_token = %s WHERE id = %s",
+            (step, token, session_id),
+        )
+
+    def mark_pipeline_started(self, session_id: str) -> None:
+        self._exec(
+            "UPDATE interview_sessions SET pipeline_started_at = coalesce(pipeline_started_at, now()) WHERE id = %s",
+            (session_id,),
+        )
+
+    def record_event(self, provider: str, event_id: str, event_type: str, raw_body: str) -> bool:
+        try:
+            payload = json.loads(raw_body)
+        except ValueError:
+            payload = {"unparsed": True}
+        return (
+            self._exec(
+                "INSERT INTO provider_events (provider, event_id, event_type, payload, raw_body)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (provider, event_id, event_type[:100], Jsonb(payload), raw_body.replace("\x00", "")),
+            )
+            == 1
+        )
+
+    # -- orders and payments ---------------------------------------------------------------------
+    def get_order(self, order_id: str) -> tuple[Order, str] | None:
+        row = self._one(
+            "SELECT order_id, session_id::text, amount_paise, currency, status, user_id FROM payment_orders"
+            " WHERE order_id = %s",
+            (order_id,),
+        )
+        if row is None:
+            return None
+        return Order(
+            row["order_id"], row["session_id"], row["amount_paise"], row["currency"], row["status"]
+        ), row["user_id"]
+
+    def open_order(self, session_id: str) -> Order | None:
+        row = self._one(
+            "SELECT order_id, session_id::text, amount_paise, currency, status FROM payment_orders"
+            " WHERE session_id = %s AND status = 'created' ORDER BY created_at DESC LIMIT 1",
+            (session_id,),
+        )
+        return (
+            Order(row["order_id"], row["session_id"], row["amount_paise"], row["currency"], row["status"])
+            if row
+            else None
+        )
+
+    def insert_order(self, order: Order, user_id: str) -> None:
+        self._exec(
+            "INSERT INTO payment_orders (order_id, session_id, user_id, amount_paise, currency, status)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (order.order_id, order.session_id, user_id, order.amount, order.currency, order.status),
+        )
+
+    def apply_payment(self, event: PaymentEvent, session_id: str, user_id: str) -> PaymentStatus:
+        row = self._one("SELECT status FROM payments WHERE payment_id = %s FOR UPDATE", (event.payment_id,))
+        if row is None:
+            self._exec(
+                "INSERT INTO payments (payment_id, order_id, session_id, user_id, amount_paise, currency, status,"
+                " method, error_code, error_description, captured_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END)",
+                (
+                    event.payment_id,
+                    event.order_id,
+                    session_id,
+                    user_id,
+                    event.amount,
+                    event.currency,
+                    event.status.value,
+                    event.method,
+                    event.error_code,
+                    event.error_description,
+                    event.status is PaymentStatus.CAPTURED,
+                ),
+            )
+            now = event.status
+        else:
+            now = PaymentStatus(row["status"])
+            if event.status.rank > now.rank:
+                self._exec(
+                    "UPDATE payments SET status = %s, method = coalesce(%s, method), updated_at = now(),"
+                    " captured_at = CASE WHEN %s THEN coalesce(captured_at, now()) ELSE captured_at END"
+                    " WHERE payment_id = %s",
+                    (
+                        event.status.value,
+                        event.method,
+                        event.status is PaymentStatus.CAPTURED,
+                        event.payment_id,
+                    ),
+                )
+                now = event.status
+        if now is PaymentStatus.CAPTURED:
+            self._exec(
+                "UPDATE payment_orders SET status = 'paid', updated_at = now() WHERE order_id = %s",
+                (event.order_id,),
+            )
+        return now
+
+    def captured_payment(self, session_id: str) -> tuple[str, int] | None:
+        row = self._one(
+            "SELECT payment_id, amount_paise FROM payments WHERE session_id = %s AND status IN ('captured', 'refunded')"
+            " ORDER BY captured_at NULLS LAST LIMIT 1",
+            (session_id,),
+        )
+        return (row["payment_id"], row["amount_paise"]) if row else None
+
+    # -- refunds ---------------------------------------------------------------------------------
+    def get_refund(self, idempotency_key: str) -> RefundRow | None:
+        row = self._one(
+            "SELECT idempotency_key, payment_id, refund_id, amount_paise, status FROM refunds WHERE idempotency_key = %s",
+            (idempotency_key,),
+        )
+        if row is None:
+            return None
+        return RefundRow(
+            row["idempotency_key"], row["payment_id"], row["refund_id"], row["amount_paise"], row["status"]
+        )
+
+    def insert_refund(self, row: RefundRow, session_id: str, reason: str) -> None:
+        self._exec(
+            "INSERT INTO refunds (idempotency_key, session_id, payment_id, refund_id, amount_paise, status, reason)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (row.idempotency_key, session_id, row.payment_id, row.refund_id, row.amount, row.status, reason),
+        )
+
+    def update_refund(self, idempotency_key: str, refund_id: str, status: str) -> None:
+        current = self._one(
+            "SELECT status FROM refunds WHERE idempotency_key = %s FOR UPDATE", (idempotency_key,)
+        )
+        if current is None:
+            return
+        keep = _REFUND_RANK[current["status"]] >= _REFUND_RANK[status]
+        self._exec(
+            "UPDATE refunds SET refund_id = coalesce(refund_id, %s), status = %s, updated_at = now()"
+            " WHERE idempotency_key = %s",
+            (refund_id, current["status"] if keep else status, idempotency_key),
+        )
+
+    def apply_refund_event(self, event: RefundEvent) -> str | None:
+        row = self._one(
+            "SELECT idempotency_key, status, session_id::text FROM refunds WHERE refund_id = %s"
+            " OR (refund_id IS NULL AND payment_id = %s) ORDER BY refund_id NULLS LAST LIMIT 1 FOR UPDATE",
+            (event.refund_id, event.payment_id),
+        )
+        if row is None:
+            payment = self._one(
+                "SELECT session_id::text FROM payments WHERE payment_id = %s", (event.payment_id,)
+            )
+            if payment is None:
+                return None
+            self.insert_refund(
+                RefundRow(
+                    f"external-{event.refund_id}",
+                    event.payment_id,
+                    event.refund_id,
+                    event.amount,
+                    event.status,
+                ),
+                payment["session_id"],
+                "refunded outside the pipeline",
+            )
+            session_id: str = payment["session_id"]
+        else:
+            self.update_refund(row["idempotency_key"], event.refund_id, event.status)
+            session_id = row["session_id"]
+        if event.status == "processed":
+            self._exec(
+                "UPDATE payments SET status = 'refunded', updated_at = now() WHERE payment_id = %s",
+                (event.payment_id,),
+            )
+        return session_id
+
+    # -- calls -----------------------------------------------------------------------------------
+    def latest_call(self, session_id: str) -> CallRow | None:
+        row = self._one(
+            "SELECT call_id, session_id::text, attempt, status, web_call_url, ended_reason, duration_s, messages"
+            " FROM calls WHERE session_id = %s ORDER BY attempt DESC LIMIT 1",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        return CallRow(
+            call_id=row["call_id"],
+            session_id=row["session_id"],
+            attempt=row["attempt"],
+            status=row["status"],
+            web_call_url=row["web_call_url"],
+            ended_reason=row["ended_reason"],
+            duration_s=float(row["duration_s"]) if row["duration_s"] is not None else None,
+            messages=tuple(
+                Utterance(m["role"], m["text"], m.get("secondsFromStart")) for m in (row["messages"] or [])
+            ),
+        )
+
+    def insert_call(self, session_id: str, attempt: int, started: StartedCall) -> None:
+        self._exec(
+            "INSERT INTO calls (call_id, session_id, attempt, status, web_call_url) VALUES (%s, %s, %s, 'created', %s)",
+            (started.call_id, session_id, attempt, started.web_call_url),
+        )
+
+    def call_session(self, call_id: str) -> str | None:
+        row = self._one("SELECT session_id::text FROM calls WHERE call_id = %s", (call_id,))
+        return row["session_id"] if row else None
+
+    def set_call_in_progress(self, call_id: str) -> None:
+        self._exec(
+            "UPDATE calls SET status = 'in_progress', updated_at = now() WHERE call_id = %s AND status = 'created'",
+            (call_id,),
+        )
+
+    def store_call_end(self, record: CallRecord) -> bool:
+        messages = [
+            {"role": m.role, "text": m.text, "secondsFromStart": m.seconds_from_start}
+            for m in record.messages
+        ]
+        return (
+            self._exec(
+                "UPDATE calls SET status = 'ended', ended_reason = %s, transcript = %s, messages = %s,"
+                " recording_url = %s, cost_usd = %s, duration_s = %s, started_at = %s, ended_at = %s,"
+                " updated_at = now() WHERE call_id = %s AND status <> 'ended'",
+                (
+                    record.ended_reason,
+                    record.transcript.replace("\x00", ""),
+                    Jsonb(messages),
+                    record.recording_url,
+                    record.cost_usd,
+                    record.duration_s,
+                    record.started_at,
+                    record.ended_at,
+                    record.call_id,
+                ),
+            )
+            == 1
+        )
+
+    # -- reports ---------------------------------------------------------------------------------
+    def insert_report(self, session_id: str, report: StoredReport) -> bool:
+        return (
+            self._exec(
+                "INSERT INTO reports (session_id, source, overall_score, content, model, prompt_version,"
+                " input_tokens, output_tokens, cost_usd) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    session_id,
+                    report.source.value,
+                    report.content.overall_score,
+                    Jsonb(report.content.model_dump(mode="json", by_alias=True)),
+                    report.model,
+                    report.prompt_version,
+                    report.input_tokens,
+                    report.output_tokens,
+                    report.cost_usd,
+                ),
+            )
+            == 1
+        )
+
+    def get_report(self, session_id: str) -> StoredReport | None:
+        row = self._one(
+            "SELECT source, content, model, prompt_version, input_tokens, output_tokens, cost_usd FROM reports"
+            " WHERE session_id = %s",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        return StoredReport(
+            content=ReportContent.model_validate(row["content"]),
+            source=ReportSource(row["source"]),
+            model=row["model"],
+            prompt_version=row["prompt_version"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            cost_usd=float(row["cost_usd"]) if row["cost_usd"] is not None else None,
+        )

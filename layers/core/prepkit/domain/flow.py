@@ -1,0 +1,609 @@
+"""The paid interview, from order to report or refund. Payments, the call, and every pipeline task.
+
+Each method is idempotent: a repeated webhook, a repeated request or a task retried by Step Functions
+ends in the same state. State changes happen inside one database transaction with a row lock on the
+session, and every status change goes through lifecycle.check_transition."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prepkit.domain.errors import (
+    InvalidSignature,
+    InvalidState,
+    PaymentFailed,
+    PipelineUnavailable,
+    ReportNotReady,
+    SessionNotFound,
+    ValidationFailed,
+    VoiceUnavailable,
+    WebhookUnauthorized,
+)
+from prepkit.domain.lifecycle import FINAL, TRANSITIONS, check_transition
+from prepkit.domain.models import (
+    CallPlan,
+    CallRecord,
+    Order,
+    PaymentEvent,
+    PaymentStatus,
+    RefundEvent,
+    SessionError,
+    SessionStatus,
+    StartedCall,
+)
+from prepkit.domain.report import StoredReport
+from prepkit.domain.scoring import score_transcript
+from prepkit.domain.signatures import checkout_signature_valid, razorpay_webhook_valid
+from prepkit.ports import (
+    FlowRepository,
+    FlowTransaction,
+    Metrics,
+    PaymentsGateway,
+    RefundRow,
+    ReportWriter,
+    SessionState,
+    VoiceGateway,
+    Workflow,
+)
+
+log = logging.getLogger(__name__)
+S = SessionStatus
+_PROVIDER_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+#: Vapi ended reasons that mean the call broke, not that the candidate was done
+TECHNICAL_END = ("pipeline-error", "assistant-error", "customer-did-not-give-microphone-permission",
+                 "phone-call-provider", "vonage", "twilio", "worker-shutdown", "reconcile-failed", "unknown-error")  # fmt: skip
+MIN_CANDIDATE_WORDS = 25
+
+
+@dataclass(frozen=True, slots=True)
+class FlowPolicy:
+    checkout_key_secret: str
+    webhook_secret: str
+    start_window_s: int
+    call_end_margin_s: int
+    min_assessable_call_s: int
+    max_retakes: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderInfo:
+    order_id: str
+    amount: int
+    currency: str
+    key_id: str
+    session_id: str
+
+
+class InterviewFlow:
+    def __init__(
+        self,
+        repo: FlowRepository,
+        payments: PaymentsGateway,
+        voice: VoiceGateway,
+        reports: ReportWriter,
+        workflow: Workflow,
+        metrics: Metrics,
+        policy: FlowPolicy,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._repo = repo
+        self._payments = payments
+        self._voice = voice
+        self._reports = reports
+        self._workflow = workflow
+        self._metrics = metrics
+        self._policy = policy
+        self._clock = clock
+
+    # == payments ================================================================================
+
+    def create_order(self, user_id: str, session_id: str) -> OrderInfo:
+        with self._repo.transaction() as tx:
+            s = _owned(tx, user_id, session_id)
+            if s.status not in (S.PENDING_PAYMENT, S.PAYMENT_FAILED):
+                raise InvalidState(f"session is {s.status.value}: nothing to pay")
+            order = tx.open_order(session_id)
+            if order is None:  # the session row stays locked: two clicks never create two orders
+                order_id = self._payments.create_order(
+                    amount=s.price.amount,
+                    currency=s.price.currency,
+                    receipt=session_id[:40],
+                    notes={"sessionId": session_id, "userId": user_id[:200]},
+                )
+                order = Order(order_id, session_id, s.price.amount, s.price.currency, "created")
+                tx.insert_order(order, user_id)
+        return OrderInfo(order.order_id, order.amount, order.currency, self._payments.key_id, session_id)
+
+    def verify_payment(self, user_id: str, order_id: str, payment_id: str, signature: str) -> tuple[str, S]:
+        """Checkout's success callback. The signature is checked against the order stored for the caller."""
+        with self._repo.transaction() as tx:
+            found = tx.get_order(order_id)
+            if found is None or found[1] != user_id or not _PROVIDER_ID.match(payment_id):
+                raise InvalidSignature("unknown order or payment")
+            order = found[0]
+            if not checkout_signature_valid(
+                self._policy.checkout_key_secret, order.order_id, payment_id, signature
+            ):
+                self._metrics.count("PaymentSignatureInvalid", source="verify")
+                raise InvalidSignature("signature does not match the stored order")
+            event = PaymentEvent(
+                payment_id, order.order_id, PaymentStatus.CAPTURED, order.amount, order.currency
+            )
+            status = self._captured(tx, event, order, user_id)
+        try:
+            self.ensure_pipeline(order.session_id)
+        except PipelineUnavailable:
+            pass  # paid all the same: the webhook, a repeat of verify or /start start it again
+        return order.session_id, status
+
+    def razorpay_webhook(self, raw_body: bytes, signature: str | None, event_id: str | None) -> str:
+        """Returns what happened (for the log). Raises InvalidSignature for a bad or missing signature."""
+        if not razorpay_webhook_valid(self._policy.webhook_secret, raw_body, signature):
+            self._metrics.count("WebhookSignatureInvalid", provider="razorpay")
+            raise WebhookUnauthorized("bad webhook signature")
+        if not event_id or len(event_id) > 128:
+            raise ValidationFailed("x-razorpay-event-id header is required")
+        body = _json_object(raw_body)
+        event_type = str(body.get("event", ""))
+        raw_payload = body.get("payload")
+        payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
+        session_to_start: str | None = None
+        with self._repo.transaction() as tx:
+            fresh = tx.record_event("razorpay", event_id, event_type, raw_body.decode("utf-8", "replace"))
+            if event_type.startswith("refund."):
+                refund = _refund_event(payload)
+                if fresh and refund is not None:
+                    tx.apply_refund_event(refund)
+                return f"{event_type} {'applied' if fresh else 'duplicate'}"
+            payment = _payment_event(event_type, payload)
+            if payment is None:
+                return f"{event_type} ignored"
+            found = tx.get_order(payment.order_id)
+            if found is None:
+                return f"{event_type} for an unknown order ignored"
+            order, user_id = found
+            if payment.status is PaymentStatus.CAPTURED:
+                session_to_start = order.session_id
+            if fresh:
+                if payment.amount != order.amount or payment.currency != order.currency:
+                    log.error("payment %s amount differs from order %s", payment.payment_id, order.order_id)
+                    self._metrics.count("PaymentAmountMismatch")
+                    return f"{event_type} amount mismatch"
+                if payment.status is PaymentStatus.CAPTURED:
+                    self._captured(tx, payment, order, user_id)
+                else:
+                    now = tx.apply_payment(payment, order.session_id, user_id)
+                    if payment.status is PaymentStatus.FAILED and now is PaymentStatus.FAILED:
+                        s = tx.lock_session(order.session_id)
+                        if s is not None and s.status is S.PENDING_PAYMENT:
+                            check_transition(s.status, S.PAYMENT_FAILED)
+                            tx.set_status(
+                                s.id,
+                                S.PAYMENT_FAILED,
+                                error=SessionError(
+                                    "PAYMENT_FAILED",
+                                    payment.error_description
+                                    or "Your payment did not go through. Please try again.",
+                                    True,
+                                ),
+                            )
+        if session_to_start is not None:
+            self.ensure_pipeline(session_to_start)  # also on a duplicate: a failed start is retried
+        return f"{event_type} {'applied' if fresh else 'duplicate'}"
+
+    def _captured(self, tx: FlowTransaction, event: PaymentEvent, order: Order, user_id: str) -> S:
+        tx.apply_payment(event, order.session_id, user_id)
+        s = tx.lock_session(order.session_id)
+        assert s is not None
+        if s.status in (S.PENDING_PAYMENT, S.PAYMENT_FAILED) and check_transition(s.status, S.PAID):
+            tx.set_status(s.id, S.PAID, stamp="paid_at")
+            self._metrics.count("PaymentCaptured")
+            return S.PAID
+        return s.status
+
+    def ensure_pipeline(self, session_id: str) -> None:
+        """Starts the session's pipeline once it is paid. Safe to repeat: the execution name is the
+        session id. A failed start is logged and retried by the next event, verify or start."""
+        with self._repo.transaction() as tx:
+            s = tx.lock_session(session_id)
+            if s is None or s.pipeline_started or s.status in (S.PENDING_PAYMENT, S.PAYMENT_FAILED):
+                return
+        try:
+            self._workflow.start(
+                session_id,
+                {
+                    "sessionId": session_id,
+                    "timeouts": {
+                        "startWindowSeconds": self._policy.start_window_s,
+                        "callEndSeconds": self._call_end_timeout(session_id),
+                    },
+                },
+            )
+        except Exception as exc:
+            log.exception("could not start the pipeline for %s", session_id)
+            self._metrics.count("PipelineStartFailed")
+            raise PipelineUnavailable(f"pipeline start failed: {type(exc).__name__}") from exc
+        with self._repo.transaction() as tx:
+            tx.mark_pipeline_started(session_id)
+
+    def _call_end_timeout(self, session_id: str) -> int:
+        with self._repo.transaction() as tx:
+            config, _ = tx.session_config(session_id)
+        return config.duration * 60 + self._policy.call_end_margin_s
+
+    # == the call ================================================================================
+
+    def start_call(self, user_id: str, session_id: str) -> StartedCall:
+        with self._repo.transaction() as tx:
+            s = _owned(tx, user_id, session_id)
+        if s.status is S.PAID and not s.pipeline_started:
+            self.ensure_pipeline(session_id)  # PipelineUnavailable (503) if it still cannot start
+        token: str | None = None
+        with self._repo.transaction() as tx:
+            s = _owned(tx, user_id, session_id)  # locked for the whole call creation: one call per attempt
+            if s.status is S.IN_CALL:
+                call = tx.latest_call(session_id)
+                if call is not None and call.status != "ended" and call.web_call_url:
+                    return StartedCall(call.call_id, call.web_call_url)
+                raise InvalidState("this interview's call has ended")
+            if s.status is not S.PAID:
+                raise InvalidState(f"session is {s.status.value}: it cannot start a call")
+            config, questions = tx.session_config(session_id)
+            plan = CallPlan(session_id, config, questions, max_duration_s=config.duration * 60)
+            started = self._voice.create_web_call(plan)
+            tx.insert_call(session_id, s.retakes_used + 1, started)
+            check_transition(s.status, S.IN_CALL)
+            tx.set_status(session_id, S.IN_CALL, stamp="started_at")
+            if s.pipeline_step == "await_candidate" and s.pipeline_token:
+                token = s.pipeline_token
+                tx.set_pipeline_token(session_id, None, None)
+        if token is not None:
+            self._resume(token, {"callId": started.call_id})
+        self._metrics.count("CallStarted")
+        return started
+
+    def call_status(self, call_id: str, status: str) -> str:
+        if status in ("in-progress", "ringing", "queued"):
+            with self._repo.transaction() as tx:
+                if tx.call_session(call_id) is not None and status == "in-progress":
+                    tx.set_call_in_progress(call_id)
+        return f"status {status}"
+
+    def call_ended(self, record: CallRecord, raw_body: str) -> str:
+        """Vapi's end-of-call-report (or a reconciled call): store it, then resume the pipeline."""
+        token: str | None = None
+        with self._repo.transaction() as tx:
+            session_id = tx.call_session(record.call_id)
+            if session_id is None:
+                return "unknown call ignored"
+            tx.record_event("vapi", f"{record.call_id}:end-of-call-report", "end-of-call-report", raw_body)
+            fresh = tx.store_call_end(record)
+            s = tx.lock_session(session_id)
+            if (
+                s is not None
+                and s.pipeline_token
+                and s.pipeline_step in ("await_call_end", "await_candidate")
+            ):
+                token = s.pipeline_token
+                tx.set_pipeline_token(session_id, None, None)
+        if token is not None:
+            self._resume(token, {"callId": record.call_id})
+        return "call end stored" if fresh else "call end duplicate"
+
+    def _resume(self, token: str, output: dict[str, object]) -> None:
+        if not self._workflow.resume(token, output):
+            log.info("pipeline task had already moved on")
+
+    # == pipeline tasks ==========================================================================
+
+    def task_await_candidate(self, session_id: str, token: str) -> None:
+        resume_with: dict[str, object] | None = None
+        with self._repo.transaction() as tx:
+            s = _existing(tx, session_id)
+            if s.status is S.PAID:
+                tx.set_pipeline_token(session_id, "await_candidate", token)
+            else:  # the candidate started before this task ran (or a retried task): go on at once
+                call = tx.latest_call(session_id)
+                resume_with = {"callId": call.call_id if call else None, "status": s.status.value}
+        if resume_with is not None:
+            self._resume(token, resume_with)
+
+    def task_await_call_end(self, session_id: str, token: str) -> None:
+        resume_with: dict[str, object] | None = None
+        with self._repo.transaction() as tx:
+            _existing(tx, session_id)
+            call = tx.latest_call(session_id)
+            if call is None or call.status == "ended":  # the report came before this task stored its token
+                resume_with = {"callId": call.call_id if call else None}
+            else:
+                tx.set_pipeline_token(session_id, "await_call_end", token)
+        if resume_with is not None:
+            self._resume(token, resume_with)
+
+    def task_reconcile(self, session_id: str) -> str:
+        """AwaitCallEnd timed out: the end-of-call-report was lost (Vapi does not retry). Ask Vapi."""
+        with self._repo.transaction() as tx:
+            _existing(tx, session_id)
+            tx.set_pipeline_token(session_id, None, None)
+            call = tx.latest_call(session_id)
+        if call is None:
+            return "no call"
+        if call.status == "ended":
+            return "already ended"
+        try:
+            record = self._voice.get_call(call.call_id)
+        except VoiceUnavailable:
+            record = None
+        if record is None:
+            record = CallRecord(call.call_id, "reconcile-failed", "", (), None, None, None, None, None)
+            self._metrics.count("CallReconcileFailed")
+        else:
+            self._metrics.count("CallReconciled")
+        with self._repo.transaction() as tx:
+            tx.store_call_end(record)
+        return record.ended_reason or "ended"
+
+    def task_review_call(self, session_id: str) -> str:
+        """assess | retake | refund. Repeating it returns the verdict already taken."""
+        with self._repo.transaction() as tx:
+            s = _existing(tx, session_id)
+            if s.status is not S.IN_CALL:
+                return {S.PROCESSING: "assess", S.PAID: "retake", S.CALL_FAILED: "refund"}.get(
+                    s.status, "refund"
+                )
+            call = tx.latest_call(session_id)
+            reason = _unassessable(call, self._policy.min_assessable_call_s)
+            if reason is None:
+                check_transition(s.status, S.PROCESSING)
+                tx.set_status(session_id, S.PROCESSING)
+                return "assess"
+            check_transition(s.status, S.CALL_FAILED)
+            self._metrics.count("CallUnassessable", reason=reason.split(":")[0])
+            if s.retakes_used < self._policy.max_retakes:
+                check_transition(S.CALL_FAILED, S.PAID)
+                tx.set_status(
+                    session_id,
+                    S.PAID,
+                    retakes_used=s.retakes_used + 1,
+                    error=SessionError(
+                        "CALL_FAILED",
+                        f"Your interview call could not be assessed ({reason}). You can start again at no cost.",
+                        True,
+                    ),
+                )
+                return "retake"
+            tx.set_status(
+                session_id,
+                S.CALL_FAILED,
+                error=SessionError(
+                    "CALL_FAILED",
+                    f"Your interview call could not be assessed ({reason}). We are refunding you.",
+                    False,
+                ),
+            )
+            return "refund"
+
+    def task_generate_report(self, session_id: str) -> str:
+        with self._repo.transaction() as tx:
+            existing = tx.get_report(session_id)
+            if existing is not None:
+                return existing.source.value
+            config, questions = tx.session_config(session_id)
+            call = tx.latest_call(session_id)
+        report = self._reports.write(config, questions, call.messages if call else ())
+        return self._store_report(session_id, report)
+
+    def task_fallback_report(self, session_id: str) -> str:
+        with self._repo.transaction() as tx:
+            existing = tx.get_report(session_id)
+            if existing is not None:
+                return existing.source.value
+            config, questions = tx.session_config(session_id)
+            call = tx.latest_call(session_id)
+        self._metrics.count("ReportFallback")
+        return self._store_report(
+            session_id, score_transcript(config, questions, call.messages if call else ())
+        )
+
+    def _store_report(self, session_id: str, report: StoredReport) -> str:
+        with self._repo.transaction() as tx:
+            tx.insert_report(session_id, report)
+            stored = tx.get_report(session_id)
+        assert stored is not None
+        if report.cost_usd:
+            self._metrics.count("ReportCostMicroUSD", round(report.cost_usd * 1_000_000))
+        return stored.source.value
+
+    def task_complete(self, session_id: str) -> str:
+        with self._repo.transaction() as tx:
+            s = _existing(tx, session_id)
+            if check_transition(s.status, S.COMPLETED):
+                tx.set_status(session_id, S.COMPLETED, stamp="completed_at")
+                self._metrics.count("InterviewCompleted")
+        return "completed"
+
+    def task_expire(self, session_id: str) -> str:
+        """AwaitCandidate timed out: never started within the start window."""
+        with self._repo.transaction() as tx:
+            s = _existing(tx, session_id)
+            tx.set_pipeline_token(session_id, None, None)
+            if s.status is S.PAID:
+                check_transition(s.status, S.EXPIRED)
+                tx.set_status(
+                    session_id,
+                    S.EXPIRED,
+                    error=SessionError(
+                        "EXPIRED", "The interview was not started in time. We are refunding you.", False
+                    ),
+                )
+        return self.refund(session_id, reason="start window passed")
+
+    def task_mark_failed(self, session_id: str, error: str, cause: str) -> str:
+        """The catch-all: no execution may end with the session stuck. Mark it failed, then refund."""
+        log.error("pipeline failed for %s: %s %s", session_id, error, cause[:500])
+        self._metrics.count("PipelineFailed", error=error[:60])
+        with self._repo.transaction() as tx:
+            s = _existing(tx, session_id)
+            tx.set_pipeline_token(session_id, None, None)
+            if s.status not in FINAL and S.FAILED in TRANSITIONS[s.status]:
+                tx.set_status(
+                    session_id,
+                    S.FAILED,
+                    error=SessionError(
+                        "PIPELINE_FAILED",
+                        "Something went wrong with your interview. We are refunding you.",
+                        False,
+                    ),
+                )
+        return self.refund(session_id, reason=f"pipeline failed: {error}"[:200])
+
+    def refund(self, session_id: str, *, reason: str) -> str:
+        """Refunds the captured payment once (idempotency key per session) and marks the session refunded."""
+        key = f"refund-{session_id}"
+        with self._repo.transaction() as tx:
+            s = _existing(tx, session_id)
+            if s.status is S.REFUNDED:
+                return "already refunded"
+            row = tx.get_refund(key)
+            if row is None:
+                captured = tx.captured_payment(session_id)
+                if captured is None:
+                    log.error("no captured payment to refund for %s", session_id)
+                    return "nothing to refund"
+                row = RefundRow(key, captured[0], None, captured[1], "requested")
+                tx.insert_refund(row, session_id, reason)
+        if row.refund_id is None:
+            refund_id, status = self._payments.refund(
+                payment_id=row.payment_id,
+                amount=row.amount,
+                idempotency_key=key,
+                notes={"sessionId": session_id},
+            )
+        else:
+            refund_id, status = row.refund_id, row.status
+        with self._repo.transaction() as tx:
+            tx.update_refund(key, refund_id, status)
+            s = _existing(tx, session_id)
+            if S.REFUNDED in TRANSITIONS[s.status]:
+                tx.set_status(session_id, S.REFUNDED)
+        self._metrics.count("Refunded")
+        return "refunded"
+
+    # == the report ==============================================================================
+
+    def report(self, user_id: str, session_id: str) -> StoredReport:
+        with self._repo.transaction() as tx:
+            s = _owned(tx, user_id, session_id, lock=False)
+            stored = tx.get_report(session_id) if s.status is S.COMPLETED else None
+        if stored is not None:
+            return stored
+        if s.status is S.PROCESSING:
+            raise ReportNotReady("the report is being written", state="processing")
+        if s.status in (S.PENDING_PAYMENT, S.PAYMENT_FAILED, S.PAID, S.IN_CALL):
+            raise ReportNotReady("there is no transcript yet", state=s.status.value)
+        raise InvalidState(f"session is {s.status.value}: it has no report")
+
+
+def _owned(tx: FlowTransaction, user_id: str, session_id: str, *, lock: bool = True) -> SessionState:
+    s = tx.lock_session(session_id, lock=lock) if _is_uuid(session_id) else None
+    if s is None or s.user_id != user_id:
+        raise SessionNotFound(f"session {session_id} not found")
+    return s
+
+
+def _existing(tx: FlowTransaction, session_id: str) -> SessionState:
+    s = tx.lock_session(session_id)
+    if s is None:
+        raise SessionNotFound(f"session {session_id} not found")
+    return s
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _unassessable(call: Any, min_seconds: int) -> str | None:
+    if call is None:
+        return "no call"
+    reason = call.ended_reason or ""
+    if any(reason.startswith(t) for t in TECHNICAL_END):
+        return f"technical: {reason}"
+    if call.duration_s is not None and call.duration_s < min_seconds:
+        return f"too short: {round(call.duration_s)} s"
+    words = sum(len(u.text.split()) for u in call.messages if u.role == "user")
+    if words < MIN_CANDIDATE_WORDS:
+        return f"too little said: {words} words"
+    return None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("body must be a JSON object")
+    return body
+
+
+def _entity(payload: dict[str, Any], name: str) -> dict[str, Any] | None:
+    wrapper = payload.get(name)
+    entity = wrapper.get("entity") if isinstance(wrapper, dict) else None
+    return entity if isinstance(entity, dict) else None
+
+
+_PAYMENT_EVENTS = {
+    "payment.captured": PaymentStatus.CAPTURED,
+    "order.paid": PaymentStatus.CAPTURED,
+    "payment.failed": PaymentStatus.FAILED,
+    "payment.authorized": PaymentStatus.AUTHORIZED,
+}
+
+
+def _payment_event(event_type: str, payload: dict[str, Any]) -> PaymentEvent | None:
+    status = _PAYMENT_EVENTS.get(event_type)
+    p = _entity(payload, "payment")
+    if status is None or p is None:
+        return None
+    try:
+        return PaymentEvent(
+            payment_id=str(p["id"]),
+            order_id=str(p["order_id"]),
+            status=status,
+            amount=int(p["amount"]),
+            currency=str(p.get("currency", "INR")),
+            method=str(p["method"]) if p.get("method") else None,
+            error_code=str(p["error_code"]) if p.get("error_code") else None,
+            error_description=str(p["error_description"])[:500] if p.get("error_description") else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ValidationFailed("payment entity is incomplete") from None
+
+
+def _refund_event(payload: dict[str, Any]) -> RefundEvent | None:
+    r = _entity(payload, "refund")
+    if r is None:
+        return None
+    status = {"pending": "created", "created": "created", "processed": "processed", "failed": "failed"}
+    try:
+        return RefundEvent(
+            str(r["id"]), str(r["payment_id"]), int(r["amount"]), status.get(str(r.get("status")), "created")
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ValidationFailed("refund entity is incomplete") from None
+
+
+__all__ = ["FlowPolicy", "InterviewFlow", "OrderInfo", "PaymentFailed"]
