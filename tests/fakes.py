@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
+
 from prepkit.domain.errors import QuestionGenerationFailed
 from prepkit.domain.models import (
     GeneratedQuestions,
@@ -16,6 +18,7 @@ from prepkit.domain.models import (
     SessionSummary,
 )
 from prepkit.ports import RateDecision
+from prepkit.settings import Settings, Stage
 
 
 @dataclass
@@ -115,3 +118,20 @@ class FixedWindowLimiter:
             return RateDecision(False, limit, 0, reset, max(1, reset - self.now))
         self.counts[k] = self.counts.get(k, 0) + 1
         return RateDecision(True, limit, limit - self.counts[k], reset, 0)
+
+
+def deployed_settings(**overrides: object) -> Settings:
+    """Settings of a deployed stage, with the secrets a deployed stage insists on."""
+    values: dict[str, object] = {
+        "stage": Stage.PROD,
+        "auth_mode": "apigw",
+        "jwt_issuer": "https://cognito-idp.ap-south-1.amazonaws.com/ap-south-1_example",
+        "database_url": "postgresql:///unused",
+        "razorpay_key_id": "rzp_live_example",
+        "razorpay_key_secret": SecretStr("a-real-key-secret"),
+        "razorpay_webhook_secret": SecretStr("a-real-webhook-secret"),
+        "vapi_api_key": SecretStr("a-real-vapi-key"),
+        "vapi_webhook_secret": SecretStr("a-real-vapi-webhook-secret"),
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from prepkit.api.app import create_app
 from prepkit.container import Container
 from prepkit.routes import ROUTES
-from prepkit.settings import LOCAL_ISSUER, Settings, Stage
+from prepkit.settings import LOCAL_ISSUER, Settings
+from tests.fakes import deployed_settings
 from tests.integration.conftest import SETUP_BODY
 
 PRIVATE = [r for r in ROUTES if not r.public]
@@ -138,12 +139,7 @@ def test_public_routes_need_no_token(client: TestClient) -> None:
 def test_a_deployed_stage_has_no_dev_token_route_and_trusts_only_the_authorizer(
     make_container: Callable[..., Container],
 ) -> None:
-    deployed = Settings(
-        stage=Stage.PROD,
-        auth_mode="apigw",
-        jwt_issuer="https://cognito-idp.ap-south-1.amazonaws.com/ap-south-1_example",
-        database_url="postgresql:///unused",
-    )
+    deployed = deployed_settings()
     client = TestClient(create_app(make_container(settings_=deployed)))
     assert client.post("/dev/token", json={"userId": "alice"}).status_code == 404
     # a locally signed token means nothing to a deployed stage: only the authorizer's claims count

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from prepkit.settings import Settings, Stage, is_loopback_url
+from prepkit.settings import LOCAL_ISSUER, Settings, Stage, is_loopback_url
+from tests.fakes import deployed_settings
 
 
 @pytest.mark.parametrize(
@@ -37,20 +38,22 @@ def test_offline_stages_need_an_endpoint() -> None:
         Settings(stage=Stage.TEST)
 
 
-def test_deployed_stage_refuses_the_local_issuer_and_local_auth() -> None:
+def test_deployed_stage_refuses_local_shortcuts() -> None:
     with pytest.raises(ValidationError, match="local token issuer"):
-        Settings(stage=Stage.PROD, auth_mode="apigw")
+        deployed_settings(jwt_issuer=LOCAL_ISSUER)
     with pytest.raises(ValidationError, match="auth_mode=apigw"):
-        Settings(stage=Stage.PROD, jwt_issuer="https://cognito-idp.example/pool")
+        deployed_settings(auth_mode="local")
     with pytest.raises(ValidationError, match="real AWS endpoints"):
-        Settings(
-            stage=Stage.DEV,
-            auth_mode="apigw",
-            jwt_issuer="https://issuer",
-            aws_endpoint_url="http://127.0.0.1:1",
-        )
-    ok = Settings(stage=Stage.PROD, auth_mode="apigw", jwt_issuer="https://cognito-idp.example/pool")
+        deployed_settings(stage=Stage.DEV, aws_endpoint_url="http://127.0.0.1:1")
+    for secret in ("razorpay_key_secret", "razorpay_webhook_secret", "vapi_webhook_secret"):
+        with pytest.raises(ValidationError, match="refuses the default"):
+            deployed_settings(**{secret: Settings.model_fields[secret].default})
+    with pytest.raises(ValidationError, match="PREPKIT_VAPI_API_KEY"):
+        deployed_settings(vapi_api_key=None)
+    ok = deployed_settings()
     assert ok.aws_endpoint_url is None
+    assert ok.payments_configured
+    assert ok.voice_configured
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     # how Vapi authenticates to /webhooks/vapi: a static secret header, a bearer token, or HMAC
     vapi_webhook_auth: Literal["secret_header", "bearer", "hmac"] = "hmac"
     vapi_webhook_secret: SecretStr = SecretStr(LOCAL_VAPI_WEBHOOK_SECRET)
-    vapi_secret_header: str = "x-vapi-secret"
+    vapi_secret_header: str = "x-vapi-secret"  # noqa: S105 (a header name)
     vapi_signature_header: str = "x-signature"
     vapi_timestamp_header: str = "x-timestamp"
     vapi_signature_prefix: str = ""  # e.g. "sha256="

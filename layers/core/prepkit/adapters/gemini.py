@@ -168,7 +168,8 @@ def verify_quotes(content: ReportContent, messages: tuple[Utterance, ...]) -> Re
     'not enough evidence' rather than an unsupported score."""
     said = _normalise(" ".join(m.text for m in messages if m.role == "user"))
     fixed = []
-    for analysis in content.per_question:
+    for original in content.per_question:
+        analysis = original
         quotes = [q for q in analysis.transcript_quotes if _normalise(q) and _normalise(q) in said]
         if analysis.evidence_status is Evidence.ASSESSED and not quotes:
             analysis = analysis.model_copy(

@@ -59,12 +59,11 @@ class PostgresFlowTransaction:
 
     # -- sessions --------------------------------------------------------------------------------
     def lock_session(self, session_id: str, *, lock: bool = True) -> SessionState | None:
-        row = self._one(
+        sql = (
             "SELECT id::text, user_id, status, price_paise, currency, retakes_used, pipeline_step, pipeline_token,"
             " pipeline_started_at IS NOT NULL AS started FROM interview_sessions WHERE id = %s"
-            + (" FOR UPDATE" if lock else ""),
-            (session_id,),
         )
+        row = self._one(sql + " FOR UPDATE" if lock else sql, (session_id,))
         if row is None:
             return None
         return SessionState(

@@ -60,25 +60,38 @@ class RazorpayGateway:
 
 class SimulatedRazorpay:
     """Razorpay, offline: ids shaped like Razorpay's; refunds are idempotent per key like the real API.
-    The checkout simulator (local stage) signs payments with the same key secret Razorpay would use."""
+    It records what it was asked (tests assert the server-side amounts). The checkout simulator (local
+    stage) signs payments with the same key secret Razorpay would use."""
 
     def __init__(self, key_id: str, *, fail_orders: bool = False):
         self.key_id = key_id
         self.fail_orders = fail_orders
-        self.refunds: dict[str, tuple[str, str]] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
         self.refund_calls = 0
 
     def create_order(self, *, amount: int, currency: str, receipt: str, notes: dict[str, str]) -> str:
         if self.fail_orders:
             raise PaymentFailed("simulated razorpay outage")
-        if amount < 100:
-            raise PaymentFailed("amount below the minimum")
-        return f"order_{secrets.token_hex(7)}"
+        if amount < 100 or len(receipt) > 40 or len(notes) > 15:
+            raise PaymentFailed("razorpay would refuse this order")
+        order_id = f"order_{secrets.token_hex(7)}"
+        self.orders[order_id] = {"amount": amount, "currency": currency, "receipt": receipt, "notes": notes}
+        return order_id
 
     def refund(
         self, *, payment_id: str, amount: int, idempotency_key: str, notes: dict[str, str]
     ) -> tuple[str, str]:
         self.refund_calls += 1
+        if len(idempotency_key) < 10:
+            raise PaymentFailed("X-Refund-Idempotency must be at least 10 characters")
         if idempotency_key not in self.refunds:
-            self.refunds[idempotency_key] = (f"rfnd_{secrets.token_hex(7)}", "processed")
-        return self.refunds[idempotency_key]
+            self.refunds[idempotency_key] = {
+                "id": f"rfnd_{secrets.token_hex(7)}",
+                "payment_id": payment_id,
+                "amount": amount,
+                "notes": notes,
+                "status": "processed",
+            }
+        refund = self.refunds[idempotency_key]
+        return refund["id"], refund["status"]

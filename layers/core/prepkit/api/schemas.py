@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from prepkit.domain.report import ReportContent
 from prepkit.domain.models import InterviewConfig, PublicQuestion, Session, SessionSummary
+from prepkit.domain.report import ReportContent
 from prepkit.domain.services import HistoryPage
 
 

@@ -36,7 +36,7 @@ class VapiAuth:
 
     mode: Literal["secret_header", "bearer", "hmac"]
     secret: str
-    secret_header: str = "x-vapi-secret"
+    secret_header: str = "x-vapi-secret"  # noqa: S105 (a header name)
     signature_header: str = "x-signature"
     timestamp_header: str = "x-timestamp"
     signature_prefix: str = ""

@@ -16,7 +16,7 @@ def make_pipeline_handler(container: Container | None = None) -> Callable[[dict[
 
     @logger.inject_lambda_context(log_event=False)
     @tracer.capture_lambda_handler(capture_response=False)
-    def handler(event: dict[str, Any], context: Any) -> Any:
+    def handler(event: dict[str, Any], context: Any) -> Any:  # noqa: ARG001 (the Lambda signature)
         logger.append_keys(session_id=event.get("sessionId"), action=event.get("action"))
         return run_task(built.flow, event)
 
