@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 DEPS_EXPORT := $(UV) export --frozen --no-dev --no-emit-project --no-header --quiet \
 	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer --no-emit-package jmespath
 
-.PHONY: help install dev test lint typecheck unit bench deps-requirements clean
+.PHONY: help install demo dev test lint typecheck unit bench deps-requirements clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	@touch $@
 
 install: $(VENV)/.synced ## install the pinned dependencies (uv.lock) into .venv
+
+demo: install ## one complete paid interview over HTTP on the local stack, then its report
+	$(BIN)/python -m prepkit.local.demo
 
 dev: install ## run the local stack and the API on http://127.0.0.1:$${PORT:-8000}
 	$(BIN)/python -m prepkit.local.dev

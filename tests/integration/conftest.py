@@ -3,8 +3,10 @@ process, migrations applied once; each test gets clean tables, its own DynamoDB 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,20 @@ from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
 
 from prepkit.adapters import aws
+from prepkit.adapters.call_simulator import SimulatedVoice
 from prepkit.adapters.dynamo_rate_limiter import DynamoRateLimiter, create_table
 from prepkit.adapters.postgres import PostgresSessionRepository, make_pool
+from prepkit.adapters.postgres_flow import PostgresFlowRepository
 from prepkit.adapters.question_bank import QuestionBank
+from prepkit.adapters.razorpay import SimulatedRazorpay
+from prepkit.adapters.workflow import StepFunctionsWorkflow
 from prepkit.api.app import create_app
-from prepkit.container import Container
+from prepkit.container import Container, vapi_auth
+from prepkit.domain.scoring import OfflineReportWriter
+from prepkit.local.engine import deploy_pipeline
 from prepkit.local.stack import LocalStack, free_port, local_stack, prepare
-from prepkit.ports import QuestionGenerator
+from prepkit.pipeline.entry import make_pipeline_handler
+from prepkit.ports import QuestionGenerator, ReportWriter
 from prepkit.settings import Settings, Stage
 from tests.fakes import RecordingMetrics
 
@@ -44,7 +53,7 @@ def pool(stack: LocalStack) -> Iterator[ConnectionPool]:
 def db(stack: LocalStack) -> Iterator[psycopg.Connection[Any]]:
     """A direct connection for assertions; tables are emptied and prices reset before each test."""
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE interview_sessions CASCADE")
+        conn.execute("TRUNCATE interview_sessions, provider_events CASCADE")
         conn.execute("UPDATE pricing SET active = true")
         conn.execute(
             "UPDATE pricing SET amount_paise = v.amount FROM (VALUES (15, 9900), (20, 14900), (30, 19900),"
@@ -127,3 +136,142 @@ def count_sessions(db: psycopg.Connection[Any]) -> int:
     row = db.execute("SELECT count(*) FROM interview_sessions").fetchone()
     assert row is not None
     return int(row[0])
+
+
+# --- the paid flow: simulated Razorpay and Vapi, the real ASL in moto, tasks in this process ------
+
+
+@dataclass
+class Flow:
+    """One test's product: the app over HTTP, its container, and handles on the offline providers."""
+
+    client: TestClient
+    container: Container
+    payments: SimulatedRazorpay
+    voice: SimulatedVoice
+    settings: Settings
+    deliveries: list[tuple[str, int]]
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_for(self.client, user)}"}
+
+    def setup(self, user: str = "alice", **changes: Any) -> str:
+        r = self.client.post("/interviews/setup", json={**SETUP_BODY, **changes}, headers=self.headers(user))
+        assert r.status_code == 201, r.text
+        sid: str = r.json()["sessionId"]
+        return sid
+
+    def order(self, sid: str, user: str = "alice") -> dict[str, Any]:
+        r = self.client.post(f"/interviews/{sid}/order", headers=self.headers(user))
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def checkout(self, order_id: str, user: str = "alice", outcome: str = "success") -> dict[str, Any]:
+        r = self.client.post(
+            "/dev/checkout", json={"orderId": order_id, "outcome": outcome}, headers=self.headers(user)
+        )
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def pay(self, sid: str, user: str = "alice") -> None:
+        paid = self.checkout(self.order(sid, user)["orderId"], user)
+        r = self.client.post("/payments/verify", json=paid, headers=self.headers(user))
+        assert r.status_code == 200, r.text
+
+    def start(self, sid: str, user: str = "alice") -> dict[str, Any]:
+        r = self.client.post(f"/interviews/{sid}/start", headers=self.headers(user))
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def status(self, sid: str, user: str = "alice") -> str:
+        r = self.client.get(f"/interviews/{sid}", headers=self.headers(user))
+        status: str = r.json()["status"]
+        return status
+
+    def wait_for(self, sid: str, *statuses: str, timeout_s: float = 30, user: str = "alice") -> str:
+        deadline = time.monotonic() + timeout_s
+        status = ""
+        while time.monotonic() < deadline:
+            status = self.status(sid, user)
+            if status in statuses:
+                return status
+            time.sleep(0.1)
+        raise AssertionError(f"session {sid} is {status}, not {statuses} after {timeout_s} s")
+
+    def execution(self, sid: str, *, timeout_s: float = 30) -> dict[str, Any]:
+        """The finished execution of the session's pipeline (waits for it to leave RUNNING)."""
+        sfn = aws.client("stepfunctions", self.settings)
+        arn = self.settings.pipeline_state_machine_arn.replace(":stateMachine:", ":execution:") + f":{sid}"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING" or time.monotonic() > deadline:
+                return described
+            time.sleep(0.1)
+
+    def states(self, sid: str) -> list[str]:
+        sfn = aws.client("stepfunctions", self.settings)
+        arn = self.settings.pipeline_state_machine_arn.replace(":stateMachine:", ":execution:") + f":{sid}"
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+@pytest.fixture
+def make_flow(
+    stack: LocalStack,
+    pool: ConnectionPool,
+    settings: Settings,
+    metrics: RecordingMetrics,
+    db: psycopg.Connection[Any],
+) -> Callable[..., Flow]:
+    def build(
+        *,
+        script: str = "good",
+        report_writer: ReportWriter | None = None,
+        wrap_tasks: Callable[[Callable[[dict[str, Any], Any], Any]], Callable[[dict[str, Any], Any], Any]]
+        | None = None,
+        drop_end_report: bool = False,
+        call_delay_s: float = 0.2,
+        **overrides: Any,
+    ) -> Flow:
+        s = settings.model_copy(update={"start_window_s": 60, "call_end_timeout_s": 60, **overrides})
+        holder: dict[str, TestClient] = {}
+        deliveries: list[tuple[str, int]] = []
+
+        def deliver(path: str, body: bytes, headers: dict[str, str]) -> None:
+            r = holder["client"].post(path, content=body, headers=headers)
+            deliveries.append((path, r.status_code))
+
+        payments = SimulatedRazorpay(s.razorpay_key_id)
+        voice = SimulatedVoice(
+            vapi_auth(s),
+            deliver,
+            script=script,
+            delay_s=call_delay_s,
+            drop_end_report=drop_end_report,  # type: ignore[arg-type]
+        )
+        container = Container(
+            settings=s,
+            repo=PostgresSessionRepository(pool),
+            rate_limiter=DynamoRateLimiter(
+                aws.client("dynamodb", s, timeout_s=1, attempts=1), s.rate_limit_table
+            ),
+            metrics=metrics,
+            fallback_questions=QuestionBank(),
+            flow_repo=PostgresFlowRepository(pool),
+            payments=payments,
+            voice=voice,
+            report_writer=report_writer or OfflineReportWriter(),
+            workflow=StepFunctionsWorkflow(aws.client("stepfunctions", s), s.pipeline_state_machine_arn),
+            extras={"deliver": deliver},
+        )
+        handler = make_pipeline_handler(container)
+        deploy_pipeline(s, wrap_tasks(handler) if wrap_tasks else handler)
+        client = TestClient(create_app(container), raise_server_exceptions=False)
+        holder["client"] = client
+        return Flow(client, container, payments, voice, s, deliveries)
+
+    return build

@@ -78,6 +78,7 @@ def flow_policy(s: Settings) -> FlowPolicy:
         call_end_margin_s=s.call_end_margin_s,
         min_assessable_call_s=s.min_assessable_call_s,
         max_retakes=s.max_retakes,
+        call_end_timeout_s=s.call_end_timeout_s,
     )
 
 

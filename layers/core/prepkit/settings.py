@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     pipeline_state_machine_arn: str = "arn:aws:states:ap-south-1:123456789012:stateMachine:prepkit-pipeline"
     start_window_s: int = Field(default=7 * 24 * 3600, ge=1)
     call_end_margin_s: int = Field(default=600, ge=1)
+    call_end_timeout_s: int | None = Field(default=None, ge=1)  # overrides duration + margin (tests, local)
     min_assessable_call_s: int = Field(default=60, ge=0)
     max_retakes: int = Field(default=1, ge=0, le=3)
     # local stage only: which scripted candidate the call simulator plays (good | weak | silent)

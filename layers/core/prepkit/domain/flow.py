@@ -70,6 +70,7 @@ class FlowPolicy:
     call_end_margin_s: int
     min_assessable_call_s: int
     max_retakes: int
+    call_end_timeout_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +235,8 @@ class InterviewFlow:
             tx.mark_pipeline_started(session_id)
 
     def _call_end_timeout(self, session_id: str) -> int:
+        if self._policy.call_end_timeout_s is not None:
+            return self._policy.call_end_timeout_s
         with self._repo.transaction() as tx:
             config, _ = tx.session_config(session_id)
         return config.duration * 60 + self._policy.call_end_margin_s
