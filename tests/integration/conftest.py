@@ -226,7 +226,9 @@ def make_flow(
     settings: Settings,
     metrics: RecordingMetrics,
     db: psycopg.Connection[Any],
-) -> Callable[..., Flow]:
+) -> Iterator[Callable[..., Flow]]:
+    built: list[Flow] = []
+
     def build(
         *,
         script: str = "good",
@@ -249,9 +251,9 @@ def make_flow(
         voice = SimulatedVoice(
             vapi_auth(s),
             deliver,
-            script=script,
+            script=script,  # type: ignore[arg-type]
             delay_s=call_delay_s,
-            drop_end_report=drop_end_report,  # type: ignore[arg-type]
+            drop_end_report=drop_end_report,
         )
         container = Container(
             settings=s,
@@ -272,6 +274,12 @@ def make_flow(
         deploy_pipeline(s, wrap_tasks(handler) if wrap_tasks else handler)
         client = TestClient(create_app(container), raise_server_exceptions=False)
         holder["client"] = client
-        return Flow(client, container, payments, voice, s, deliveries)
+        flow = Flow(client, container, payments, voice, s, deliveries)
+        built.append(flow)
+        return flow
 
-    return build
+    yield build
+    for flow in built:  # no simulated webhook may land after the test (or its database) is gone
+        flow.voice.wait()
+        for thread in flow.container.extras.get("threads", []):
+            thread.join(5)

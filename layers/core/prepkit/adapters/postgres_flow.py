@@ -169,42 +169,37 @@ class PostgresFlowTransaction:
         )
 
     def apply_payment(self, event: PaymentEvent, session_id: str, user_id: str) -> PaymentStatus:
+        # insert-or-nothing first, so two deliveries racing on a new payment cannot both insert it
+        inserted = self._exec(
+            "INSERT INTO payments (payment_id, order_id, session_id, user_id, amount_paise, currency, status,"
+            " method, error_code, error_description, captured_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END)"
+            " ON CONFLICT (payment_id) DO NOTHING",
+            (
+                event.payment_id,
+                event.order_id,
+                session_id,
+                user_id,
+                event.amount,
+                event.currency,
+                event.status.value,
+                event.method,
+                event.error_code,
+                event.error_description,
+                event.status is PaymentStatus.CAPTURED,
+            ),
+        )
         row = self._one("SELECT status FROM payments WHERE payment_id = %s FOR UPDATE", (event.payment_id,))
-        if row is None:
+        assert row is not None
+        now = PaymentStatus(row["status"])
+        if not inserted and event.status.rank > now.rank:  # states only move up: never undo a capture
             self._exec(
-                "INSERT INTO payments (payment_id, order_id, session_id, user_id, amount_paise, currency, status,"
-                " method, error_code, error_description, captured_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END)",
-                (
-                    event.payment_id,
-                    event.order_id,
-                    session_id,
-                    user_id,
-                    event.amount,
-                    event.currency,
-                    event.status.value,
-                    event.method,
-                    event.error_code,
-                    event.error_description,
-                    event.status is PaymentStatus.CAPTURED,
-                ),
+                "UPDATE payments SET status = %s, method = coalesce(%s, method), updated_at = now(),"
+                " captured_at = CASE WHEN %s THEN coalesce(captured_at, now()) ELSE captured_at END"
+                " WHERE payment_id = %s",
+                (event.status.value, event.method, event.status is PaymentStatus.CAPTURED, event.payment_id),
             )
             now = event.status
-        else:
-            now = PaymentStatus(row["status"])
-            if event.status.rank > now.rank:
-                self._exec(
-                    "UPDATE payments SET status = %s, method = coalesce(%s, method), updated_at = now(),"
-                    " captured_at = CASE WHEN %s THEN coalesce(captured_at, now()) ELSE captured_at END"
-                    " WHERE payment_id = %s",
-                    (
-                        event.status.value,
-                        event.method,
-                        event.status is PaymentStatus.CAPTURED,
-                        event.payment_id,
-                    ),
-                )
-                now = event.status
         if now is PaymentStatus.CAPTURED:
             self._exec(
                 "UPDATE payment_orders SET status = 'paid', updated_at = now() WHERE order_id = %s",

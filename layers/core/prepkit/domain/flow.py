@@ -180,29 +180,29 @@ class InterviewFlow:
                 if payment.status is PaymentStatus.CAPTURED:
                     self._captured(tx, payment, order, user_id)
                 else:
+                    s = tx.lock_session(order.session_id)
                     now = tx.apply_payment(payment, order.session_id, user_id)
-                    if payment.status is PaymentStatus.FAILED and now is PaymentStatus.FAILED:
-                        s = tx.lock_session(order.session_id)
-                        if s is not None and s.status is S.PENDING_PAYMENT:
-                            check_transition(s.status, S.PAYMENT_FAILED)
-                            tx.set_status(
-                                s.id,
-                                S.PAYMENT_FAILED,
-                                error=SessionError(
-                                    "PAYMENT_FAILED",
-                                    payment.error_description
-                                    or "Your payment did not go through. Please try again.",
-                                    True,
-                                ),
-                            )
+                    failed_now = payment.status is PaymentStatus.FAILED and now is PaymentStatus.FAILED
+                    if failed_now and s is not None and s.status is S.PENDING_PAYMENT:
+                        check_transition(s.status, S.PAYMENT_FAILED)
+                        tx.set_status(
+                            s.id,
+                            S.PAYMENT_FAILED,
+                            error=SessionError(
+                                "PAYMENT_FAILED",
+                                payment.error_description
+                                or "Your payment did not go through. Please try again.",
+                                True,
+                            ),
+                        )
         if session_to_start is not None:
             self.ensure_pipeline(session_to_start)  # also on a duplicate: a failed start is retried
         return f"{event_type} {'applied' if fresh else 'duplicate'}"
 
     def _captured(self, tx: FlowTransaction, event: PaymentEvent, order: Order, user_id: str) -> S:
-        tx.apply_payment(event, order.session_id, user_id)
-        s = tx.lock_session(order.session_id)
+        s = tx.lock_session(order.session_id)  # serialises verify and webhooks of one session
         assert s is not None
+        tx.apply_payment(event, order.session_id, user_id)
         if s.status in (S.PENDING_PAYMENT, S.PAYMENT_FAILED) and check_transition(s.status, S.PAID):
             tx.set_status(s.id, S.PAID, stamp="paid_at")
             self._metrics.count("PaymentCaptured")

@@ -50,7 +50,9 @@ def payment_webhook(
     }
 
 
-def signed_delivery(deliver: Deliver, webhook_secret: str, body: dict[str, Any], delay_s: float) -> None:
+def signed_delivery(
+    deliver: Deliver, webhook_secret: str, body: dict[str, Any], delay_s: float
+) -> threading.Thread:
     raw = json.dumps(body).encode()
     headers = {
         "content-type": "application/json",
@@ -65,7 +67,9 @@ def signed_delivery(deliver: Deliver, webhook_secret: str, body: dict[str, Any],
         except Exception:  # noqa: S110  (Razorpay would retry; the verify call covers the demo)
             pass
 
-    threading.Thread(target=send, daemon=True, name="razorpay-webhook").start()
+    thread = threading.Thread(target=send, daemon=True, name="razorpay-webhook")
+    thread.start()
+    return thread
 
 
 def simulate_checkout(container: Container, user_id: str, order_id: str, outcome: str) -> dict[str, Any]:
