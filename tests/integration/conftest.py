@@ -237,6 +237,7 @@ def make_flow(
         | None = None,
         drop_end_report: bool = False,
         call_delay_s: float = 0.2,
+        autoplay: bool = True,
         **overrides: Any,
     ) -> Flow:
         s = settings.model_copy(update={"start_window_s": 60, "call_end_timeout_s": 60, **overrides})
@@ -254,6 +255,7 @@ def make_flow(
             script=script,  # type: ignore[arg-type]
             delay_s=call_delay_s,
             drop_end_report=drop_end_report,
+            autoplay=autoplay,
         )
         container = Container(
             settings=s,

@@ -248,3 +248,13 @@ def test_hmac_custom_header_names_are_case_insensitive() -> None:
     assert not auth.verify(
         as_headers({"x-signature": lower["x-vapi-signature"], "x-timestamp": str(NOW)}), BODY, NOW
     )
+
+
+def test_hmac_non_ascii_digit_timestamp_is_refused_not_an_error() -> None:
+    """Header bytes are decoded as latin-1: b"\\xb2" arrives as "²", which str.isdigit() accepts
+    but int() does not. A malformed credential must be refused (401), never raise (500)."""
+    auth = VapiAuth(mode="hmac", secret=VAPI_SECRET)
+    signed = auth.sign(BODY, NOW)
+    headers = Headers(raw=[(b"x-signature", signed["x-signature"].encode()), (b"x-timestamp", b"\xb2")])
+    assert headers["x-timestamp"] == "\u00b2"
+    assert auth.verify(headers, BODY, NOW) is False

@@ -69,12 +69,14 @@ class SimulatedVoice:
         script: Script = "good",
         delay_s: float = 0.3,
         drop_end_report: bool = False,
+        autoplay: bool = True,
     ):
         self._auth = auth
         self._deliver = deliver
         self.script: Script = script
         self.delay_s = delay_s
         self.drop_end_report = drop_end_report
+        self.autoplay = autoplay  # False: calls stay "in progress" until the test posts the webhooks itself
         self.ended: dict[str, dict[str, Any]] = {}
         self.created: list[str] = []
         self._threads: list[threading.Thread] = []
@@ -82,10 +84,12 @@ class SimulatedVoice:
     def create_web_call(self, plan: CallPlan) -> StartedCall:
         call_id = f"sim-{secrets.token_hex(8)}"
         self.created.append(call_id)
-        script = self.script
-        thread = threading.Thread(target=self._run, args=(call_id, plan, script), daemon=True, name=call_id)
-        self._threads.append(thread)
-        thread.start()
+        if self.autoplay:
+            thread = threading.Thread(
+                target=self._run, args=(call_id, plan, self.script), daemon=True, name=call_id
+            )
+            self._threads.append(thread)
+            thread.start()
         return StartedCall(call_id=call_id, web_call_url=f"https://simulated.vapi.local/call/{call_id}")
 
     def get_call(self, call_id: str) -> CallRecord | None:

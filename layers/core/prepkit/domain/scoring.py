@@ -221,15 +221,21 @@ def _segment(questions: Sequence[Question], messages: Sequence[Utterance]) -> li
     return answers
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _sentences(answer: _Answer) -> list[str]:
+    return [s.strip() for u in answer.utterances for s in _SENTENCE.split(u.text) if s.strip()]
+
+
 def _quote(answer: _Answer, keywords: set[str]) -> str | None:
+    """The candidate's sentence (verbatim) that says most of the keywords."""
     best, best_hits = None, 0
-    for u in answer.utterances:
-        hits = len(_keywords(u.text) & keywords)
+    for sentence in _sentences(answer):
+        hits = len(_keywords(sentence) & keywords)
         if hits > best_hits:
-            best, best_hits = u.text, hits
-    if best is None:
-        return None
-    return best if len(best) <= 240 else best[:237] + "..."
+            best, best_hits = sentence, hits
+    return best
 
 
 def _analyse(answer: _Answer, earlier: list[set[str]]) -> tuple[QuestionAnalysis, float, set[str]]:
@@ -275,7 +281,7 @@ def _analyse(answer: _Answer, earlier: list[set[str]]) -> tuple[QuestionAnalysis
     elif not covered:
         better.insert(0, "The answer did not touch the points this question was about.")
     if not quotes:
-        quotes = [_quote(answer, said) or answer.text[:240]]
+        quotes = [_quote(answer, said) or _sentences(answer)[0]]
     return (
         QuestionAnalysis(
             position=q.position,

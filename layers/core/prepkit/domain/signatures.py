@@ -66,15 +66,15 @@ class VapiAuth:
         if signature is None or not signature.startswith(self.signature_prefix):
             return False
         timestamp = headers.get(self.timestamp_header)
+        if timestamp is not None and not (timestamp.isascii() and timestamp.isdigit()):
+            return False  # "²".isdigit() is True, int("²") raises: ASCII digits only
         if self.signed_payload == "timestamp.body":
-            if timestamp is None or not timestamp.isdigit():
+            if timestamp is None:
                 return False
             message = f"{timestamp}.".encode() + raw_body
         else:
             message = raw_body
         if timestamp is not None:  # freshness whenever a timestamp is sent (seconds or milliseconds)
-            if not timestamp.isdigit():
-                return False
             sent = int(timestamp) / (1000 if len(timestamp) >= 13 else 1)
             if abs(now - sent) > self.max_clock_skew_s:
                 return False
