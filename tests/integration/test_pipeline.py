@@ -355,3 +355,60 @@ def test_every_task_is_idempotent_when_run_twice(make_flow: MakeFlow, db: psycop
         "SELECT count(*), min(source) FROM reports WHERE session_id = %s", (sid,)
     ).fetchone() == (1, "fallback")
     assert flow.status(sid) == "completed"
+
+
+def test_an_unexpected_task_failure_is_caught_marked_failed_and_refunded(
+    make_flow: MakeFlow, db: psycopg.Connection[Any], metrics: RecordingMetrics
+) -> None:
+    """The catch-all: no execution may end with the session stuck in a non-final status."""
+
+    def wrap(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
+        def broken(event: dict[str, Any], context: Any) -> Any:
+            if event.get("action") == "review_call":
+                raise KeyError("a bug in ReviewCall")
+            return handler(event, context)
+
+        return broken
+
+    flow = make_flow(wrap_tasks=wrap)
+    sid = flow.setup()
+    flow.pay(sid)
+    flow.start(sid)
+    assert flow.wait_for(sid, "refunded", "completed", timeout_s=30) == "refunded"
+    execution = flow.execution(sid)
+    assert execution["status"] == "FAILED"
+    assert flow.states(sid)[-2:] == ["MarkFailed", "Failed"]
+    session = flow.client.get(f"/interviews/{sid}", headers=flow.headers("alice")).json()
+    assert session["error"]["code"] == "PIPELINE_FAILED"
+    assert db.execute("SELECT status FROM refunds WHERE session_id = %s", (sid,)).fetchone() == ("processed",)
+    assert metrics.total("PipelineFailed", error="KeyError") == 1
+
+
+def test_a_call_report_that_arrives_before_await_call_end_stores_its_token(make_flow: MakeFlow) -> None:
+    """Deterministic race: AwaitCallEnd's Lambda is slow; the end-of-call-report comes first."""
+    import time
+
+    from prepkit.container import vapi_auth
+    from tests.integration.test_calls_and_reports import end_of_call_report
+
+    def wrap(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
+        def slow(event: dict[str, Any], context: Any) -> Any:
+            if event.get("action") == "await_call_end":
+                time.sleep(1.0)
+            return handler(event, context)
+
+        return slow
+
+    flow = make_flow(wrap_tasks=wrap, autoplay=False)
+    sid = flow.setup()
+    flow.pay(sid)
+    call_id = flow.start(sid)["callId"]
+    body = end_of_call_report(call_id, sid, flow)
+    r = flow.client.post(
+        "/webhooks/vapi",
+        content=body,
+        headers={"content-type": "application/json", **vapi_auth(flow.settings).sign(body, int(time.time()))},
+    )
+    assert r.json()["result"] == "call end stored"
+    assert flow.wait_for(sid, "completed", "refunded", "failed") == "completed"
+    assert flow.states(sid)[:3] == ["AwaitCandidate", "AwaitCallEnd", "ReviewCall"]

@@ -298,6 +298,8 @@ class InterviewFlow:
                 tx.set_pipeline_token(session_id, None, None)
         if token is not None:
             self._resume(token, {"callId": record.call_id})
+        if fresh and record.cost_usd:
+            self._metrics.count("VoiceCostMilliUSD", round(record.cost_usd * 1000))
         return "call end stored" if fresh else "call end duplicate"
 
     def _resume(self, token: str, output: dict[str, object]) -> None:
