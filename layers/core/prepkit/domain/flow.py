@@ -279,11 +279,16 @@ class InterviewFlow:
                     tx.set_call_in_progress(call_id)
         return f"status {status}"
 
-    def call_ended(self, record: CallRecord, raw_body: str) -> str:
-        """Vapi's end-of-call-report (or a reconciled call): store it, then resume the pipeline."""
+    def call_ended(self, record: CallRecord, raw_body: str, session_hint: str | None = None) -> str:
+        """Vapi's end-of-call-report (or a reconciled call): store it, then resume the pipeline.
+        `session_hint` is the session id from the call's metadata: if the call row is not visible yet (the
+        report raced the commit of /start), waiting for that session's lock lets /start finish first."""
         token: str | None = None
         with self._repo.transaction() as tx:
             session_id = tx.call_session(record.call_id)
+            if session_id is None and session_hint and _is_uuid(session_hint):
+                tx.lock_session(session_hint)
+                session_id = tx.call_session(record.call_id)
             if session_id is None:
                 return "unknown call ignored"
             tx.record_event("vapi", f"{record.call_id}:end-of-call-report", "end-of-call-report", raw_body)

@@ -121,5 +121,12 @@ def _vapi_message(container: Container, kind: str, message: dict[str, object], r
     if kind == "status-update":
         return container.flow.call_status(call_id, str(message.get("status", "")))
     if kind == "end-of-call-report":
-        return container.flow.call_ended(parse_call(call_id, message), raw.decode("utf-8", "replace"))
+        overrides = call.get("assistantOverrides") if isinstance(call, dict) else None
+        metadata = overrides.get("metadata") if isinstance(overrides, dict) else None
+        hint = metadata.get("sessionId") if isinstance(metadata, dict) else None
+        return container.flow.call_ended(
+            parse_call(call_id, message),
+            raw.decode("utf-8", "replace"),
+            hint if isinstance(hint, str) else None,
+        )
     return f"{kind} ignored"
