@@ -36,7 +36,13 @@ def test_demo_runs_one_complete_interview_and_prints_the_report(tmp_path: Path) 
     score = re.search(r"Overall score\s+(\d+)/100", out)
     assert score is not None, out
     assert int(score.group(1)) >= 70  # the simulated candidate is a good one
-    for line in ("Technical depth", "Communication", "Problem solving", "Trade-off analysis", "Time management"):
+    for line in (
+        "Technical depth",
+        "Communication",
+        "Problem solving",
+        "Trade-off analysis",
+        "Time management",
+    ):
         assert line in out
     assert "Strengths:" in out
     assert "Weaknesses:" in out

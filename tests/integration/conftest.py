@@ -79,7 +79,9 @@ def metrics() -> RecordingMetrics:
 def make_container(
     settings: Settings, pool: ConnectionPool, metrics: RecordingMetrics, db: psycopg.Connection[Any]
 ) -> Callable[..., Container]:
-    def build(*, ai: QuestionGenerator | None = None, settings_: Settings | None = None) -> Container:
+    def build(
+        *, ai: QuestionGenerator | None = None, settings_: Settings | None = None, **parts: Any
+    ) -> Container:
         s = settings_ or settings
         return Container(
             settings=s,
@@ -90,6 +92,7 @@ def make_container(
             metrics=metrics,
             fallback_questions=QuestionBank(),
             ai_questions=ai,
+            **parts,
         )
 
     return build
@@ -221,11 +224,7 @@ class Flow:
 
 @pytest.fixture
 def make_flow(
-    stack: LocalStack,
-    pool: ConnectionPool,
-    settings: Settings,
-    metrics: RecordingMetrics,
-    db: psycopg.Connection[Any],
+    pool: ConnectionPool, settings: Settings, make_container: Callable[..., Container]
 ) -> Iterator[Callable[..., Flow]]:
     built: list[Flow] = []
 
@@ -257,14 +256,8 @@ def make_flow(
             drop_end_report=drop_end_report,
             autoplay=autoplay,
         )
-        container = Container(
-            settings=s,
-            repo=PostgresSessionRepository(pool),
-            rate_limiter=DynamoRateLimiter(
-                aws.client("dynamodb", s, timeout_s=1, attempts=1), s.rate_limit_table
-            ),
-            metrics=metrics,
-            fallback_questions=QuestionBank(),
+        container = make_container(
+            settings_=s,
             flow_repo=PostgresFlowRepository(pool),
             payments=payments,
             voice=voice,

@@ -167,8 +167,9 @@ def test_the_call_ending_before_await_call_end_stores_its_token(make_flow: MakeF
         assert flow.wait_for(sid, "completed", "refunded", "failed") == "completed"
 
 
-def _gemini_writer(failures: list[BaseException], calls: list[int]) -> GeminiReportWriter:
-    writer = GeminiReportWriter(
+def _writer() -> GeminiReportWriter:
+    """The real Gemini adapter, offline: a fake key, and generate_content replaced by each test."""
+    return GeminiReportWriter(
         "fake-key",
         "gemini-3.5-flash",
         timeout_s=5,
@@ -176,6 +177,10 @@ def _gemini_writer(failures: list[BaseException], calls: list[int]) -> GeminiRep
         input_usd_per_mtok=0.3,
         output_usd_per_mtok=2.5,
     )
+
+
+def _gemini_writer(failures: list[BaseException], calls: list[int]) -> GeminiReportWriter:
+    writer = _writer()
 
     def generate_content(**_: Any) -> Any:
         calls.append(1)
@@ -210,14 +215,7 @@ def test_gemini_failures_are_retried_then_the_fallback_report_is_used(
 
 def test_invalid_gemini_json_goes_to_the_fallback_without_a_score_invented(make_flow: MakeFlow) -> None:
     calls: list[int] = []
-    writer = GeminiReportWriter(
-        "fake-key",
-        "gemini-3.5-flash",
-        timeout_s=5,
-        attempts=1,
-        input_usd_per_mtok=0.3,
-        output_usd_per_mtok=2.5,
-    )
+    writer = _writer()
 
     class Invalid:
         parsed = None
@@ -245,14 +243,7 @@ def test_a_gemini_report_is_stored_with_model_usage_and_cost(make_flow: MakeFlow
 
     from prepkit.domain.report import Breakdown, Evidence, QuestionAnalysis, ReportContent
 
-    writer = GeminiReportWriter(
-        "fake-key",
-        "gemini-3.5-flash",
-        timeout_s=5,
-        attempts=1,
-        input_usd_per_mtok=0.3,
-        output_usd_per_mtok=2.5,
-    )
+    writer = _writer()
     state: dict[str, Any] = {}
 
     def generate_content(**kwargs: Any) -> Any:

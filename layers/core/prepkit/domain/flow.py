@@ -29,13 +29,16 @@ from prepkit.domain.lifecycle import FINAL, TRANSITIONS, check_transition
 from prepkit.domain.models import (
     CallPlan,
     CallRecord,
+    InterviewConfig,
     Order,
     PaymentEvent,
     PaymentStatus,
+    Question,
     RefundEvent,
     SessionError,
     SessionStatus,
     StartedCall,
+    Utterance,
 )
 from prepkit.domain.report import StoredReport
 from prepkit.domain.scoring import score_transcript
@@ -401,26 +404,29 @@ class InterviewFlow:
             return "refund"
 
     def task_generate_report(self, session_id: str) -> str:
-        with self._repo.transaction() as tx:
-            existing = tx.get_report(session_id)
-            if existing is not None:
-                return existing.source.value
-            config, questions = tx.session_config(session_id)
-            call = tx.latest_call(session_id)
-        report = self._reports.write(config, questions, call.messages if call else ())
-        return self._store_report(session_id, report)
+        inputs = self._report_inputs(session_id)
+        if isinstance(inputs, str):
+            return inputs
+        return self._store_report(session_id, self._reports.write(*inputs))
 
     def task_fallback_report(self, session_id: str) -> str:
+        inputs = self._report_inputs(session_id)
+        if isinstance(inputs, str):
+            return inputs
+        self._metrics.count("ReportFallback")
+        return self._store_report(session_id, score_transcript(*inputs))
+
+    def _report_inputs(
+        self, session_id: str
+    ) -> str | tuple[InterviewConfig, tuple[Question, ...], tuple[Utterance, ...]]:
+        """The source of the report already stored (a repeat), or what a new one is written from."""
         with self._repo.transaction() as tx:
             existing = tx.get_report(session_id)
             if existing is not None:
                 return existing.source.value
             config, questions = tx.session_config(session_id)
             call = tx.latest_call(session_id)
-        self._metrics.count("ReportFallback")
-        return self._store_report(
-            session_id, score_transcript(config, questions, call.messages if call else ())
-        )
+        return config, questions, call.messages if call else ()
 
     def _store_report(self, session_id: str, report: StoredReport) -> str:
         with self._repo.transaction() as tx:
