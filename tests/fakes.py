@@ -135,3 +135,8 @@ def deployed_settings(**overrides: object) -> Settings:
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def secret_of(value: SecretStr | None) -> str:
+    assert value is not None, "this setting holds no secret"
+    return value.get_secret_value()

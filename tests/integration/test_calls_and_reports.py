@@ -14,6 +14,7 @@ import pytest
 
 from prepkit.container import vapi_auth
 from prepkit.domain.signatures import hmac_hex
+from tests.fakes import secret_of
 from tests.integration.conftest import Flow
 
 MakeFlow = Callable[..., Flow]
@@ -172,7 +173,7 @@ def test_every_configured_vapi_scheme_is_accepted(
     flow = make_flow(autoplay=False, **overrides)
     sid, call_id = _in_call(flow)
     body = end_of_call_report(call_id, sid, flow)
-    secret = flow.settings.vapi_webhook_secret.get_secret_value()
+    secret = secret_of(flow.settings.vapi_webhook_secret)
     r = post_vapi(flow, body, headers(secret, body))
     assert r.status_code == 200, r.text
     assert r.json()["result"] == "call end stored"

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from prepkit.domain.signatures import checkout_signature
-from tests.fakes import RecordingMetrics
+from tests.fakes import RecordingMetrics, secret_of
 from tests.integration.conftest import Flow
 
 MakeFlow = Callable[..., Flow]
@@ -33,7 +33,7 @@ def event(name: str, **values: str | int) -> bytes:
 def post_webhook(
     flow: Flow, body: bytes, *, event_id: str, secret: str | None = None, signature: str | None = None
 ) -> Any:
-    secret = secret or flow.settings.razorpay_webhook_secret.get_secret_value()
+    secret = secret or secret_of(flow.settings.razorpay_webhook_secret)
     sig = signature if signature is not None else hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return flow.client.post(
         "/webhooks/razorpay",
@@ -112,7 +112,7 @@ def test_verify_refuses_a_bad_signature_and_changes_nothing(
 ) -> None:
     flow = make_flow()
     sid, order_id = _paid_setup(flow)
-    secret = flow.settings.razorpay_key_secret.get_secret_value()
+    secret = secret_of(flow.settings.razorpay_key_secret)
     body = {
         "razorpay_order_id": order_id,
         "razorpay_payment_id": "pay_ABC123",
@@ -187,9 +187,7 @@ def test_webhook_signed_with_the_key_secret_instead_of_the_webhook_secret_is_ref
     flow = make_flow()
     _, order_id = _paid_setup(flow)
     body = event("razorpay_payment_captured.json", ORDER_ID=order_id, PAYMENT_ID="pay_W1")
-    r = post_webhook(
-        flow, body, event_id="evt_k", secret=flow.settings.razorpay_key_secret.get_secret_value()
-    )
+    r = post_webhook(flow, body, event_id="evt_k", secret=secret_of(flow.settings.razorpay_key_secret))
     assert r.status_code == 401
 
 
@@ -198,7 +196,7 @@ def test_a_reserialised_body_fails_the_signature(make_flow: MakeFlow) -> None:
     _, order_id = _paid_setup(flow)
     body = event("razorpay_payment_captured.json", ORDER_ID=order_id, PAYMENT_ID="pay_W1")
     sig = hmac.new(
-        flow.settings.razorpay_webhook_secret.get_secret_value().encode(), body, hashlib.sha256
+        secret_of(flow.settings.razorpay_webhook_secret).encode(), body, hashlib.sha256
     ).hexdigest()
     compact = json.dumps(json.loads(body), separators=(",", ":")).encode()
     assert post_webhook(flow, compact, event_id="evt_c", signature=sig).status_code == 401
@@ -310,7 +308,7 @@ def test_missing_event_id_is_a_400(make_flow: MakeFlow) -> None:
     flow = make_flow()
     body = b'{"event": "payment.captured"}'
     sig = hmac.new(
-        flow.settings.razorpay_webhook_secret.get_secret_value().encode(), body, hashlib.sha256
+        secret_of(flow.settings.razorpay_webhook_secret).encode(), body, hashlib.sha256
     ).hexdigest()
     r = flow.client.post("/webhooks/razorpay", content=body, headers={"x-razorpay-signature": sig})
     assert r.status_code == 400
@@ -333,7 +331,7 @@ def test_verify_and_webhook_racing_end_in_one_payment_and_one_pipeline(
     for attempt in range(3):
         sid, order_id = _paid_setup(flow)
         payment_id = f"pay_RACE{attempt}"
-        secret = flow.settings.razorpay_key_secret.get_secret_value()
+        secret = secret_of(flow.settings.razorpay_key_secret)
         verify_body = {
             "razorpay_order_id": order_id,
             "razorpay_payment_id": payment_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from prepkit.settings import LOCAL_ISSUER, Settings, Stage, is_loopback_url
+from prepkit.settings import LOCAL_ISSUER, LOCAL_SECRETS, Settings, Stage, is_loopback_url
 from tests.fakes import deployed_settings
 
 
@@ -45,15 +45,23 @@ def test_deployed_stage_refuses_local_shortcuts() -> None:
         deployed_settings(auth_mode="local")
     with pytest.raises(ValidationError, match="real AWS endpoints"):
         deployed_settings(stage=Stage.DEV, aws_endpoint_url="http://127.0.0.1:1")
-    for secret in ("razorpay_key_secret", "razorpay_webhook_secret", "vapi_webhook_secret"):
-        with pytest.raises(ValidationError, match="refuses the default"):
-            deployed_settings(**{secret: Settings.model_fields[secret].default})
-    with pytest.raises(ValidationError, match="PREPKIT_VAPI_API_KEY"):
-        deployed_settings(vapi_api_key=None)
+    for secret, local in LOCAL_SECRETS.items():
+        for value in (local, ""):
+            with pytest.raises(ValidationError, match="refuses the local or empty"):
+                deployed_settings(**{secret: SecretStr(value)})
     ok = deployed_settings()
     assert ok.aws_endpoint_url is None
     assert ok.payments_configured
     assert ok.voice_configured
+    # a function given no Razorpay secret has none: it never falls back to the local simulator's
+    reads = deployed_settings(razorpay_key_secret=None, razorpay_webhook_secret=None)
+    assert reads.razorpay_key_secret is None
+    assert not reads.payments_configured
+
+
+def test_offline_stages_get_the_simulators_secrets() -> None:
+    s = Settings(stage=Stage.TEST, aws_endpoint_url="http://127.0.0.1:1")
+    assert {name: getattr(s, name).get_secret_value() for name in LOCAL_SECRETS} == LOCAL_SECRETS
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from pydantic import SecretStr
+
 from prepkit.domain.flow import FlowPolicy, InterviewFlow
 from prepkit.domain.services import InterviewService
 from prepkit.domain.signatures import VapiAuth
@@ -58,11 +60,11 @@ class Container:
     @cached_property
     def flow(self) -> InterviewFlow:
         s = self.settings
-        assert self.flow_repo and self.payments and self.voice and self.report_writer and self.workflow
+        assert self.flow_repo and self.report_writer and self.workflow
         return InterviewFlow(
             repo=self.flow_repo,
-            payments=self.payments,
-            voice=self.voice,
+            payments=self.payments or _Missing("Razorpay (PREPKIT_RAZORPAY_SECRET_ARN)"),  # type: ignore[arg-type]
+            voice=self.voice or _Missing("Vapi (PREPKIT_VAPI_SECRET_ARN)"),  # type: ignore[arg-type]
             reports=self.report_writer,
             workflow=self.workflow,
             metrics=self.metrics,
@@ -70,10 +72,26 @@ class Container:
         )
 
 
+class _Missing:
+    """A provider this function was not given: using it is a deployment error, reported as such."""
+
+    key_id = ""
+
+    def __init__(self, what: str):
+        self._what = what
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError(f"this function has no {self._what}: it cannot {name}")
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
 def flow_policy(s: Settings) -> FlowPolicy:
     return FlowPolicy(
-        checkout_key_secret=s.razorpay_key_secret.get_secret_value(),
-        webhook_secret=s.razorpay_webhook_secret.get_secret_value(),
+        checkout_key_secret=_secret(s.razorpay_key_secret),
+        webhook_secret=_secret(s.razorpay_webhook_secret),
         start_window_s=s.start_window_s,
         call_end_margin_s=s.call_end_margin_s,
         min_assessable_call_s=s.min_assessable_call_s,
@@ -85,7 +103,7 @@ def flow_policy(s: Settings) -> FlowPolicy:
 def vapi_auth(s: Settings) -> VapiAuth:
     return VapiAuth(
         mode=s.vapi_webhook_auth,
-        secret=s.vapi_webhook_secret.get_secret_value(),
+        secret=_secret(s.vapi_webhook_secret),
         secret_header=s.vapi_secret_header,
         signature_header=s.vapi_signature_header,
         timestamp_header=s.vapi_timestamp_header,
@@ -140,8 +158,8 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
             output_usd_per_mtok=s.gemini_output_usd_per_mtok,
         )
 
-    payments: PaymentsGateway
-    if s.payments_configured:
+    payments: PaymentsGateway | None = None
+    if s.payments_configured and s.razorpay_key_secret is not None:
         from prepkit.adapters.razorpay import RazorpayGateway
 
         payments = RazorpayGateway(
@@ -151,12 +169,12 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
             connect_timeout_s=s.razorpay_connect_timeout_s,
             read_timeout_s=s.razorpay_read_timeout_s,
         )
-    else:
+    elif s.stage.is_offline:  # the simulators exist only in the local and test stages
         from prepkit.adapters.razorpay import SimulatedRazorpay
 
         payments = SimulatedRazorpay(s.razorpay_key_id)
 
-    voice: VoiceGateway
+    voice: VoiceGateway | None = None
     if s.voice_configured and s.vapi_api_key is not None:
         from prepkit.adapters.vapi import VapiGateway
 
@@ -167,7 +185,7 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
             server_url=s.public_base_url.rstrip("/") + "/webhooks/vapi",
             credential_id=s.vapi_credential_id,
         )
-    else:
+    elif s.stage.is_offline:
         from prepkit.adapters.call_simulator import SimulatedVoice
 
         voice = SimulatedVoice(

@@ -9,10 +9,10 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_ISSUER = "prepkit-local"
@@ -21,6 +21,11 @@ LOCAL_JWT_SECRET_DEFAULT = "local-dev-only-secret-change-me-0123456789"  # noqa:
 LOCAL_RAZORPAY_SECRET = "local-razorpay-key-secret"  # noqa: S105
 LOCAL_RAZORPAY_WEBHOOK_SECRET = "local-razorpay-webhook-secret"  # noqa: S105
 LOCAL_VAPI_WEBHOOK_SECRET = "local-vapi-webhook-secret"  # noqa: S105
+LOCAL_SECRETS = {
+    "razorpay_key_secret": LOCAL_RAZORPAY_SECRET,
+    "razorpay_webhook_secret": LOCAL_RAZORPAY_WEBHOOK_SECRET,
+    "vapi_webhook_secret": LOCAL_VAPI_WEBHOOK_SECRET,
+}
 
 
 class Stage(StrEnum):
@@ -55,12 +60,12 @@ class Settings(BaseSettings):
     service_name: str = "prepkit"
 
     # --- database -------------------------------------------------------------------------------
-    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    database_url: str = Field(default="", validation_alias=AliasChoices("database_url", "DATABASE_URL"))
     db_pool_max: int = Field(default=4, ge=1, le=50)
     db_connect_timeout_s: int = Field(default=5, ge=1, le=60)
 
     # --- AWS ------------------------------------------------------------------------------------
-    aws_region: str = Field(default="ap-south-1", validation_alias="AWS_REGION")
+    aws_region: str = Field(default="ap-south-1", validation_alias=AliasChoices("aws_region", "AWS_REGION"))
     aws_endpoint_url: str | None = None  # moto's address in the local/test stages
     rate_limit_table: str = "prepkit-rate-limits"
 
@@ -90,8 +95,10 @@ class Settings(BaseSettings):
 
     # --- payments (Razorpay) ---------------------------------------------------------------------
     razorpay_key_id: str = "rzp_test_local"
-    razorpay_key_secret: SecretStr = SecretStr(LOCAL_RAZORPAY_SECRET)
-    razorpay_webhook_secret: SecretStr = SecretStr(LOCAL_RAZORPAY_WEBHOOK_SECRET)
+    # None = not given to this function (deployed functions get only the secrets they need);
+    # the local and test stages fill in the simulators' secrets
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
     razorpay_api_url: str = "https://api.razorpay.com/v1"
     razorpay_connect_timeout_s: float = Field(default=3.0, gt=0, le=30)
     razorpay_read_timeout_s: float = Field(default=10.0, gt=0, le=60)
@@ -102,7 +109,7 @@ class Settings(BaseSettings):
     vapi_timeout_s: float = Field(default=10.0, gt=0, le=60)
     # how Vapi authenticates to /webhooks/vapi: a static secret header, a bearer token, or HMAC
     vapi_webhook_auth: Literal["secret_header", "bearer", "hmac"] = "hmac"
-    vapi_webhook_secret: SecretStr = SecretStr(LOCAL_VAPI_WEBHOOK_SECRET)
+    vapi_webhook_secret: SecretStr | None = None
     vapi_secret_header: str = "x-vapi-secret"  # noqa: S105 (a header name)
     vapi_signature_header: str = "x-signature"
     vapi_timestamp_header: str = "x-timestamp"
@@ -138,6 +145,18 @@ class Settings(BaseSettings):
     }
     rate_limit_timeout_s: float = Field(default=1.0, gt=0, le=10)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _local_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict) and str(data.get("stage", Stage.LOCAL.value)) in (
+            Stage.LOCAL.value,
+            Stage.TEST.value,
+        ):
+            for name, value in LOCAL_SECRETS.items():
+                if data.get(name) is None:
+                    data = {**data, name: value}
+        return data
+
     @model_validator(mode="after")
     def _check_stage(self) -> Settings:
         if self.stage.is_offline:
@@ -157,21 +176,10 @@ class Settings(BaseSettings):
                 raise ValueError("a deployed stage refuses the local token issuer")
             if self.aws_endpoint_url is not None:
                 raise ValueError("a deployed stage uses the real AWS endpoints")
-            defaults = {
-                "PREPKIT_RAZORPAY_KEY_SECRET": (self.razorpay_key_secret, LOCAL_RAZORPAY_SECRET),
-                "PREPKIT_RAZORPAY_WEBHOOK_SECRET": (
-                    self.razorpay_webhook_secret,
-                    LOCAL_RAZORPAY_WEBHOOK_SECRET,
-                ),
-                "PREPKIT_VAPI_WEBHOOK_SECRET": (self.vapi_webhook_secret, LOCAL_VAPI_WEBHOOK_SECRET),
-            }
-            for name, (value, default) in defaults.items():
-                if value.get_secret_value() == default:
-                    raise ValueError(f"a deployed stage refuses the default {name}")
-            if not self.voice_configured:
-                raise ValueError(
-                    "a deployed stage needs PREPKIT_VAPI_API_KEY (the call simulator is local only)"
-                )
+            for name, default in LOCAL_SECRETS.items():
+                value = getattr(self, name)
+                if value is not None and value.get_secret_value() in (default, ""):
+                    raise ValueError(f"a deployed stage refuses the local or empty PREPKIT_{name.upper()}")
         for route_class, spec in self.rate_limits.items():
             parse_limit(route_class, spec)
         return self
@@ -182,7 +190,10 @@ class Settings(BaseSettings):
     @property
     def payments_configured(self) -> bool:
         """Real Razorpay keys (not the local simulator's)."""
-        return self.razorpay_key_secret.get_secret_value() != LOCAL_RAZORPAY_SECRET
+        return (
+            self.razorpay_key_secret is not None
+            and self.razorpay_key_secret.get_secret_value() != LOCAL_RAZORPAY_SECRET
+        )
 
     @property
     def voice_configured(self) -> bool:
@@ -205,4 +216,7 @@ def parse_limit(route_class: str, spec: str) -> tuple[int, int]:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """Environment variables, plus (deployed) the provider and database secrets, validated together."""
+    from prepkit.secrets import values_from_secrets
+
+    return Settings(**values_from_secrets())

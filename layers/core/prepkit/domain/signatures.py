@@ -14,7 +14,9 @@ def hmac_hex(secret: str, message: bytes) -> str:
 
 
 def _equal(expected: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(expected.encode(), given.strip().encode())
+    return (
+        bool(given) and given is not None and hmac.compare_digest(expected.encode(), given.strip().encode())
+    )
 
 
 def checkout_signature(key_secret: str, order_id: str, payment_id: str) -> str:
@@ -23,10 +25,14 @@ def checkout_signature(key_secret: str, order_id: str, payment_id: str) -> str:
 
 
 def checkout_signature_valid(key_secret: str, order_id: str, payment_id: str, signature: str) -> bool:
+    if not key_secret:  # a function without the secret can verify nothing (never an empty HMAC key)
+        return False
     return _equal(checkout_signature(key_secret, order_id, payment_id), signature)
 
 
 def razorpay_webhook_valid(webhook_secret: str, raw_body: bytes, signature: str | None) -> bool:
+    if not webhook_secret:
+        return False
     return _equal(hmac_hex(webhook_secret, raw_body), signature)
 
 
@@ -57,6 +63,8 @@ class VapiAuth:
 
     def verify(self, headers: Mapping[str, str], raw_body: bytes, now: float) -> bool:
         """`headers` must be case-insensitive (as Starlette's are)."""
+        if not self.secret:
+            return False
         if self.mode == "secret_header":
             return _equal(self.secret, headers.get(self.secret_header))
         if self.mode == "bearer":

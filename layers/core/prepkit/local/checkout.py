@@ -86,9 +86,11 @@ def simulate_checkout(container: Container, user_id: str, order_id: str, outcome
     body = payment_webhook(
         event, payment_id=payment_id, order_id=order_id, amount=order.amount, failed=failed
     )
-    signed_delivery(
+    assert s.razorpay_webhook_secret is not None and s.razorpay_key_secret is not None
+    thread = signed_delivery(
         container.extras["deliver"], s.razorpay_webhook_secret.get_secret_value(), body, delay_s=0.2
     )
+    container.extras.setdefault("threads", []).append(thread)
     signature = (
         None if failed else checkout_signature(s.razorpay_key_secret.get_secret_value(), order_id, payment_id)
     )
