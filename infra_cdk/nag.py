@@ -35,6 +35,12 @@ VENDOR_SECRET = {
 }
 
 
+NON_PRODUCTION_DATABASE = {
+    "AwsSolutions::AwsSolutions-RDS3": "non-production stages run single-AZ to keep their cost low; prod is multi-AZ",
+    "AwsSolutions::AwsSolutions-RDS10": "non-production stages can be torn down; prod has deletion protection",
+}
+
+
 def acknowledge_on(scope: Construct, rules: dict[str, str]) -> None:
     for rule, reason in rules.items():
         cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))

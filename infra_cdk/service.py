@@ -19,11 +19,9 @@ from infra_cdk.config import ROOT, DeployConfig
 from infra_cdk.monitoring import Monitoring
 from infra_cdk.nag import PUBLIC_ROUTE, acknowledge_on
 from infra_cdk.stateful import StatefulStack
-from prepkit.pipeline import ASL_FILE
+from prepkit.pipeline import asl_text
 from prepkit.routes import FUNCTIONS, ROUTES, TASK_FUNCTIONS
 from prepkit.secrets import DB_HOST_ENV, DB_SECRET_ENV
-
-ASL_PATH = ROOT / "layers" / "core" / "prepkit" / "pipeline" / ASL_FILE
 
 
 @dataclass(frozen=True)
@@ -207,7 +205,8 @@ class ServiceStack(Stack):
             "Pipeline",
             state_machine_name=machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(ASL_PATH)),
+            # the file's text inline (not an S3 asset): the template shows the definition it deploys
+            definition_body=sfn.DefinitionBody.from_string(asl_text()),
             definition_substitutions={"PipelineFunctionArn": self.functions["pipeline"].function_arn},
             tracing_enabled=True,
             logs=sfn.LogOptions(

@@ -13,7 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra_cdk.config import DeployConfig
-from infra_cdk.nag import VENDOR_SECRET, acknowledge_on
+from infra_cdk.nag import NON_PRODUCTION_DATABASE, VENDOR_SECRET, acknowledge_on
 from prepkit.adapters.dynamo_rate_limiter import PARTITION_KEY, TTL_ATTRIBUTE
 from prepkit.secrets import SECRET_ENV
 
@@ -83,6 +83,8 @@ class Database(Construct):
             auto_minor_version_upgrade=True,
             enable_performance_insights=True,
         )
+        if not config.production:
+            acknowledge_on(self.instance, NON_PRODUCTION_DATABASE)
         assert self.instance.secret is not None
         self.secret = self.instance.secret
         self.instance.add_rotation_single_user(automatically_after=Duration.days(30))
