@@ -17,7 +17,13 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 DEPS_EXPORT := $(UV) export --frozen --no-dev --no-emit-project --no-header --quiet \
 	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer --no-emit-package jmespath
 
-.PHONY: help install demo dev test lint typecheck unit bench deps-requirements clean
+CDK := infra_cdk/cli/node_modules/.bin/cdk
+STAGE ?= dev
+CDK_CONTEXT ?= -c stage=$(STAGE)
+# the CDK CLI never phones home: no notices (cdk.json), no telemetry (cdk.json), no version check
+CDK_ENV := CDK_DISABLE_VERSION_CHECK=1 AWS_EC2_METADATA_DISABLED=true JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION=1
+
+.PHONY: help install demo dev test layers synth deploy lint typecheck unit bench deps-requirements clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,5 +70,19 @@ test: install ## every check and test suite: lint, types, unit, integration, e2e
 bench: install ## latency and import-time figures (see README, Performance)
 	$(BIN)/python -m benchmarks.run
 
+$(CDK): infra_cdk/cli/package-lock.json
+	@echo "==> installing the pinned CDK CLI (infra_cdk/cli/package-lock.json)"
+	cd infra_cdk/cli && npm ci --no-audit --no-fund --loglevel=error
+
+layers: install ## build the Lambda layers without Docker (ARCH=arm64|x86_64) and print their sizes
+	$(BIN)/python -m infra_cdk.layers --architecture $${ARCH:-arm64}
+
+synth: install layers $(CDK) ## cdk synth (+ cdk-nag) inside a network namespace: nothing can leave the machine
+	$(CDK_ENV) unshare -n sh -c 'ip link set lo up && $(CDK) synth --quiet $(CDK_CONTEXT)'
+	@ls cdk.out/*.template.json
+
+deploy: install layers $(CDK) ## cdk deploy --all to the AWS account of your credentials (see README, Deploying)
+	$(CDK_ENV) $(CDK) deploy --all $(CDK_CONTEXT)
+
 clean: ## remove the environments and local data
-	rm -rf $(VENV) $(TOOLS) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .local .pytest_cache .mypy_cache .ruff_cache cdk.out layers/build infra_cdk/cli/node_modules
