@@ -15,10 +15,7 @@ from constructs import Construct
 from infra_cdk.config import DeployConfig
 from infra_cdk.nag import NON_PRODUCTION_DATABASE, VENDOR_SECRET, acknowledge_on
 from prepkit.adapters.dynamo_rate_limiter import PARTITION_KEY, TTL_ATTRIBUTE
-from prepkit.secrets import SECRET_ENV
-
-#: placeholder in the provider secrets until an operator pastes the real value (README, deploy guide)
-PLACEHOLDER = "REPLACE_ME"
+from prepkit.secrets import PLACEHOLDER, SECRET_ENV
 
 
 class Network(Construct):

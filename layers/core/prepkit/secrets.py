@@ -21,6 +21,7 @@ SECRET_ENV = {
     },
     "PREPKIT_VAPI_SECRET_ARN": {"apiKey": "vapi_api_key", "webhookSecret": "vapi_webhook_secret"},
 }
+PLACEHOLDER = "REPLACE_ME"  # what the deployed secrets hold until an operator fills them in
 DB_SECRET_ENV = "PREPKIT_DB_SECRET_ARN"  # noqa: S105 (an env var name)
 DB_HOST_ENV = "PREPKIT_DB_HOST"  # the RDS Proxy endpoint
 
@@ -49,6 +50,6 @@ def values_from_secrets(client: Any = None, env: dict[str, str] | None = None) -
             values["database_url"] = database_url(secret, env.get(DB_HOST_ENV))
             continue
         for key, setting in SECRET_ENV[name].items():
-            if secret.get(key):
+            if secret.get(key) and secret[key] != PLACEHOLDER:  # not filled in yet: as if absent
                 values[setting] = secret[key]
     return values
