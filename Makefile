@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 # the deps layer's requirements: the locked runtime dependencies, boto3 left to the Lambda runtime
-DEPS_EXPORT := $(UV) export --frozen --no-dev --no-emit-project --no-header --quiet \
+DEPS_EXPORT := $(UV) export --frozen --no-default-groups --no-emit-project --no-header --quiet \
 	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer --no-emit-package jmespath
 
 CDK := infra_cdk/cli/node_modules/.bin/cdk
