@@ -20,7 +20,7 @@ from infra_cdk.monitoring import Monitoring
 from infra_cdk.nag import PUBLIC_ROUTE, acknowledge_on
 from infra_cdk.stateful import StatefulStack
 from prepkit.pipeline import asl_text
-from prepkit.routes import FUNCTIONS, ROUTES, TASK_FUNCTIONS
+from prepkit.routes import FUNCTIONS, NON_HTTP_FUNCTIONS, ROUTES
 from prepkit.secrets import DB_HOST_ENV, DB_SECRET_ENV
 
 
@@ -179,7 +179,7 @@ class ServiceStack(Stack):
                 "PREPKIT_PIPELINE_STATE_MACHINE_ARN": machine_arn,
             },
         )
-        names = [*FUNCTIONS, *TASK_FUNCTIONS, "migrate"]
+        names = [*FUNCTIONS, *NON_HTTP_FUNCTIONS]
         self.functions = {name: factory.create(name, SPECS[name]) for name in names}
         for name, fn in self.functions.items():
             spec = SPECS[name]

@@ -16,7 +16,7 @@ from infra_cdk.nag import ACCEPTED, NON_PRODUCTION_DATABASE, PUBLIC_ROUTE, VENDO
 from infra_cdk.service import SPECS
 from prepkit.adapters.dynamo_rate_limiter import PARTITION_KEY, TTL_ATTRIBUTE
 from prepkit.pipeline import render
-from prepkit.routes import FUNCTIONS, ROUTES, TASK_FUNCTIONS
+from prepkit.routes import FUNCTIONS, NON_HTTP_FUNCTIONS, ROUTES
 from tests.infra.conftest import Synth, resolve
 
 
@@ -31,7 +31,7 @@ def _functions(s: Synth) -> dict[str, str]:
 
 
 def test_one_function_per_route_group_plus_pipeline_and_migrations(prod: Synth) -> None:
-    assert sorted(_functions(prod).values()) == sorted([*FUNCTIONS, *TASK_FUNCTIONS, "migrate"])
+    assert sorted(_functions(prod).values()) == sorted([*FUNCTIONS, *NON_HTTP_FUNCTIONS])
 
 
 def test_every_function_gets_the_factory_defaults(prod: Synth) -> None:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from prepkit.local.stack import LocalStack
-from prepkit.routes import FUNCTIONS, TASK_FUNCTIONS
+from prepkit.routes import FUNCTIONS, NON_HTTP_FUNCTIONS
 from prepkit.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def _event(name: str) -> dict[str, Any]:
 
 def test_every_function_in_the_route_table_has_an_entry_point() -> None:
     on_disk = {p.name for p in (ROOT / "functions").iterdir() if (p / "handler.py").exists()}
-    assert set(FUNCTIONS) | set(TASK_FUNCTIONS) == on_disk
+    assert set(FUNCTIONS) | set(NON_HTTP_FUNCTIONS) == on_disk
 
 
 @pytest.mark.usefixtures("lambda_env")

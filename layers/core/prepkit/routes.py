@@ -32,8 +32,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/webhooks/vapi", "webhooks", public=True),
 )
 
-#: functions that serve no HTTP route: the pipeline's task Lambda (invoked by Step Functions)
-TASK_FUNCTIONS: tuple[str, ...] = ("pipeline",)
+#: functions that serve no HTTP route: the pipeline's tasks (invoked by Step Functions) and the
+#: migrations (run at deploy by a CDK trigger)
+NON_HTTP_FUNCTIONS: tuple[str, ...] = ("pipeline", "migrate")
 
 #: the deployed Lambda functions, each with an entry point at functions/<name>/handler.py
 FUNCTIONS: tuple[str, ...] = tuple(dict.fromkeys(r.function for r in ROUTES if not r.local_only))
