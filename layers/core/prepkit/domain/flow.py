@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from prepkit.domain.errors import (
     InvalidSignature,
     InvalidState,
-    PaymentFailed,
     PipelineUnavailable,
     ReportNotReady,
     SessionNotFound,
@@ -42,6 +39,7 @@ from prepkit.domain.models import (
 )
 from prepkit.domain.report import StoredReport
 from prepkit.domain.scoring import score_transcript
+from prepkit.domain.services import is_uuid
 from prepkit.domain.signatures import checkout_signature_valid, razorpay_webhook_valid
 from prepkit.ports import (
     FlowRepository,
@@ -95,7 +93,6 @@ class InterviewFlow:
         workflow: Workflow,
         metrics: Metrics,
         policy: FlowPolicy,
-        clock: Callable[[], float] = time.time,
     ):
         self._repo = repo
         self._payments = payments
@@ -104,7 +101,6 @@ class InterviewFlow:
         self._workflow = workflow
         self._metrics = metrics
         self._policy = policy
-        self._clock = clock
 
     # == payments ================================================================================
 
@@ -289,7 +285,7 @@ class InterviewFlow:
         token: str | None = None
         with self._repo.transaction() as tx:
             session_id = tx.call_session(record.call_id)
-            if session_id is None and session_hint and _is_uuid(session_hint):
+            if session_id is None and session_hint and is_uuid(session_hint):
                 tx.lock_session(session_hint)
                 session_id = tx.call_session(record.call_id)
             if session_id is None:
@@ -528,7 +524,7 @@ class InterviewFlow:
 
 
 def _owned(tx: FlowTransaction, user_id: str, session_id: str, *, lock: bool = True) -> SessionState:
-    s = tx.lock_session(session_id, lock=lock) if _is_uuid(session_id) else None
+    s = tx.lock_session(session_id, lock=lock) if is_uuid(session_id) else None
     if s is None or s.user_id != user_id:
         raise SessionNotFound(f"session {session_id} not found")
     return s
@@ -539,16 +535,6 @@ def _existing(tx: FlowTransaction, session_id: str) -> SessionState:
     if s is None:
         raise SessionNotFound(f"session {session_id} not found")
     return s
-
-
-def _is_uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _unassessable(call: Any, min_seconds: int) -> str | None:
@@ -620,6 +606,3 @@ def _refund_event(payload: dict[str, Any]) -> RefundEvent | None:
         )
     except (KeyError, TypeError, ValueError):
         raise ValidationFailed("refund entity is incomplete") from None
-
-
-__all__ = ["FlowPolicy", "InterviewFlow", "OrderInfo", "PaymentFailed"]

@@ -105,7 +105,7 @@ class InterviewService:
 
     # -- GET /interviews/{id} --------------------------------------------------------------------
     def get(self, user_id: str, session_id: str) -> Session:
-        session = self._repo.get_session(user_id, session_id) if _is_uuid(session_id) else None
+        session = self._repo.get_session(user_id, session_id) if is_uuid(session_id) else None
         if session is None:
             raise SessionNotFound(f"session {session_id} not found")
         return session
@@ -121,7 +121,7 @@ class InterviewService:
         return HistoryPage(interviews=items, total=total, page=page, limit=limit)
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
     except ValueError:
