@@ -165,6 +165,22 @@ class ServiceStack(Stack):
             resource_name=machine_name,
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        # -- the HTTP API first: the functions need its URL (Vapi posts webhooks there); routes come later
+        authorizer = authorizers.HttpJwtAuthorizer(
+            "Cognito",
+            stateful.auth.issuer,
+            jwt_audience=[stateful.auth.client.user_pool_client_id],
+            identity_source=["$request.header.Authorization"],
+        )
+        self.api = apigw.HttpApi(
+            self,
+            "Api",
+            api_name=config.name("api"),
+            cors_preflight=apigw.CorsPreflightOptions(
+                allow_origins=["*"], allow_headers=["authorization", "content-type"],
+                allow_methods=[apigw.CorsHttpMethod.ANY],
+            ),
+        )  # fmt: skip
         factory = LambdaFactory(
             self,
             "Functions",
@@ -177,6 +193,7 @@ class ServiceStack(Stack):
                 "PREPKIT_JWT_AUDIENCE": stateful.auth.client.user_pool_client_id,
                 "PREPKIT_RATE_LIMIT_TABLE": stateful.rate_limits.table_name,
                 "PREPKIT_PIPELINE_STATE_MACHINE_ARN": machine_arn,
+                "PREPKIT_PUBLIC_BASE_URL": self.api.api_endpoint,
             },
         )
         names = [*FUNCTIONS, *NON_HTTP_FUNCTIONS]
@@ -220,22 +237,6 @@ class ServiceStack(Stack):
         )  # fmt: skip
         self.functions["pipeline"].grant_invoke(self.state_machine)
 
-        # -- the HTTP API from the route table ------------------------------------------------------
-        authorizer = authorizers.HttpJwtAuthorizer(
-            "Cognito",
-            stateful.auth.issuer,
-            jwt_audience=[stateful.auth.client.user_pool_client_id],
-            identity_source=["$request.header.Authorization"],
-        )
-        self.api = apigw.HttpApi(
-            self,
-            "Api",
-            api_name=config.name("api"),
-            cors_preflight=apigw.CorsPreflightOptions(
-                allow_origins=["*"], allow_headers=["authorization", "content-type"],
-                allow_methods=[apigw.CorsHttpMethod.ANY],
-            ),
-        )  # fmt: skip
         integrations_by_function = {
             name: integrations.HttpLambdaIntegration(f"{name.capitalize()}Integration", self.functions[name])
             for name in FUNCTIONS

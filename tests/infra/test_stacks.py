@@ -50,6 +50,8 @@ def test_every_function_gets_the_factory_defaults(prod: Synth) -> None:
         assert env["PREPKIT_AUTH_MODE"] == "apigw"
         assert "PREPKIT_DB_SECRET_ARN" in env
         assert "PREPKIT_DB_HOST" in env
+        api = next(iter(prod.resources(prod.service, "AWS::ApiGatewayV2::Api")))
+        assert resolve(env["PREPKIT_PUBLIC_BASE_URL"]) == f"<{api}.ApiEndpoint>"  # Vapi's server.url
     groups = prod.resources(prod.service, "AWS::Logs::LogGroup")
     assert all(g["Properties"].get("RetentionInDays") == 30 for g in groups.values())
 
@@ -260,6 +262,8 @@ def test_provider_secrets_and_cognito(prod: Synth) -> None:
         "prepkit-prod-vapi",
         "prepkit-prod-database",
     } <= set(secrets)
+    vapi = secrets["prepkit-prod-vapi"]["GenerateSecretString"]
+    assert json.loads(vapi["SecretStringTemplate"]) == {"apiKey": "REPLACE_ME", "credentialId": "REPLACE_ME"}
     razorpay = secrets["prepkit-prod-razorpay"]["GenerateSecretString"]
     assert json.loads(razorpay["SecretStringTemplate"]) == {"keyId": "REPLACE_ME", "keySecret": "REPLACE_ME"}
     assert razorpay["GenerateStringKey"] == "webhookSecret"  # we choose it, then paste it into Razorpay

@@ -19,7 +19,11 @@ SECRET_ENV = {
         "keySecret": "razorpay_key_secret",
         "webhookSecret": "razorpay_webhook_secret",
     },
-    "PREPKIT_VAPI_SECRET_ARN": {"apiKey": "vapi_api_key", "webhookSecret": "vapi_webhook_secret"},
+    "PREPKIT_VAPI_SECRET_ARN": {
+        "apiKey": "vapi_api_key",
+        "webhookSecret": "vapi_webhook_secret",
+        "credentialId": "vapi_credential_id",
+    },
 }
 PLACEHOLDER = "REPLACE_ME"  # what the deployed secrets hold until an operator fills them in
 DB_SECRET_ENV = "PREPKIT_DB_SECRET_ARN"  # noqa: S105 (an env var name)
