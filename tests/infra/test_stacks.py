@@ -227,6 +227,9 @@ def test_nat_count_is_a_setting(prod: Synth, dev: Synth) -> None:
     prod.stateful.resource_count_is("AWS::EC2::NatGateway", 2)
     dev.stateful.resource_count_is("AWS::EC2::NatGateway", 1)
     prod.stateful.resource_count_is("AWS::EC2::FlowLog", 1)
+    prod.stateful.has_resource_properties(
+        "AWS::EC2::VPCEndpoint", Match.object_like({"VpcEndpointType": "Gateway"})
+    )
 
 
 def test_the_rate_limit_table_matches_the_adapter_with_ttl_and_pitr(prod: Synth, dev: Synth) -> None:
