@@ -42,6 +42,7 @@ GEMINI, RAZORPAY, VAPI = "PREPKIT_GEMINI_SECRET_ARN", "PREPKIT_RAZORPAY_SECRET_A
 SPECS: dict[str, FunctionSpec] = {
     "setup": FunctionSpec(provider_secrets=(GEMINI,)),
     "reads": FunctionSpec(),
+    "admin": FunctionSpec(),
     "payments": FunctionSpec(provider_secrets=(RAZORPAY,), starts_pipeline=True),
     "start": FunctionSpec(provider_secrets=(VAPI,), starts_pipeline=True, resumes_pipeline=True),
     "webhooks": FunctionSpec(

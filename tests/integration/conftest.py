@@ -20,6 +20,7 @@ from prepkit.adapters.call_simulator import SimulatedVoice
 from prepkit.adapters.dynamo_rate_limiter import DynamoRateLimiter, create_table
 from prepkit.adapters.postgres import PostgresSessionRepository, make_pool
 from prepkit.adapters.postgres_flow import PostgresFlowRepository
+from prepkit.adapters.postgres_insights import PostgresInsightsRepository
 from prepkit.adapters.question_bank import QuestionBank
 from prepkit.adapters.razorpay import SimulatedRazorpay
 from prepkit.adapters.workflow import StepFunctionsWorkflow
@@ -92,6 +93,7 @@ def make_container(
             metrics=metrics,
             fallback_questions=QuestionBank(),
             ai_questions=ai,
+            insights=PostgresInsightsRepository(pool),
             **parts,
         )
 

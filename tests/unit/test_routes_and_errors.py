@@ -12,7 +12,7 @@ def test_route_table_is_consistent() -> None:
     assert len(keys) == len(set(keys))
     assert route_for("POST", "/interviews/setup") is not None
     assert "dev" not in FUNCTIONS  # local-only routes have no deployed function
-    assert set(FUNCTIONS) == {"reads", "setup", "payments", "start", "webhooks"}
+    assert set(FUNCTIONS) == {"reads", "setup", "payments", "start", "webhooks", "admin"}
     others = [errors.Unauthorized, errors.InvalidState, errors.PricingUnavailable, errors.PipelineUnavailable]
     assert [status_for(cls("x")) for cls in others] == [401, 409, 503, 503]
 

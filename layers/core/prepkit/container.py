@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from prepkit.domain.flow import FlowPolicy, InterviewFlow
+from prepkit.domain.insights import InsightsRepository
 from prepkit.domain.services import InterviewService
 from prepkit.domain.signatures import VapiAuth
 from prepkit.ports import (
@@ -43,6 +44,7 @@ class Container:
     voice: VoiceGateway | None = None
     report_writer: ReportWriter | None = None
     workflow: Workflow | None = None
+    insights: InsightsRepository | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -129,6 +131,7 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
     from prepkit.adapters.dynamo_rate_limiter import DynamoRateLimiter
     from prepkit.adapters.postgres import PostgresSessionRepository, make_pool
     from prepkit.adapters.postgres_flow import PostgresFlowRepository
+    from prepkit.adapters.postgres_insights import PostgresInsightsRepository
     from prepkit.adapters.question_bank import QuestionBank
     from prepkit.adapters.workflow import StepFunctionsWorkflow
     from prepkit.domain.scoring import OfflineReportWriter
@@ -206,5 +209,6 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
         voice=voice,
         report_writer=report_writer,
         workflow=StepFunctionsWorkflow(aws.client("stepfunctions", s), s.pipeline_state_machine_arn),
+        insights=PostgresInsightsRepository(pool),
         extras={"pool": pool, "deliver": deliver},
     )

@@ -22,6 +22,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/dev/token", "dev", public=True, local_only=True),
     Route("POST", "/interviews/setup", "setup", rate_class="setup"),
     Route("GET", "/interviews/history", "reads", rate_class="history"),
+    Route("GET", "/interviews/stats", "reads", rate_class="stats"),
     Route("GET", "/interviews/{session_id}", "reads", rate_class="status"),
     Route("POST", "/dev/checkout", "dev", rate_class="verify", local_only=True),
     Route("POST", "/interviews/{session_id}/order", "payments", rate_class="order"),
@@ -30,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/interviews/{session_id}/report", "reads", rate_class="report"),
     Route("POST", "/webhooks/razorpay", "webhooks", public=True),
     Route("POST", "/webhooks/vapi", "webhooks", public=True),
+    Route("GET", "/admin/metrics", "admin", rate_class="admin"),
 )
 
 #: functions that serve no HTTP route: the pipeline's tasks (invoked by Step Functions) and the

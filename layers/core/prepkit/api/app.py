@@ -8,7 +8,7 @@ from fastapi.routing import APIRoute
 
 from prepkit.api import errors
 from prepkit.api.middleware import RequestContextMiddleware
-from prepkit.api.routers import flow, interviews, system
+from prepkit.api.routers import admin, flow, interviews, system
 from prepkit.container import Container
 from prepkit.routes import ROUTES, route_for
 
@@ -49,7 +49,14 @@ def create_app(container: Container, *, function: str | None = None) -> FastAPI:
         for r in ROUTES
         if (function is None or r.function == function) and (settings.stage.is_offline or not r.local_only)
     }
-    for router in (system.health_router, system.dev_router, interviews.router, flow.router, flow.webhooks):
+    for router in (
+        system.health_router,
+        system.dev_router,
+        interviews.router,
+        flow.router,
+        flow.webhooks,
+        admin.router,
+    ):
         app.include_router(_only(router, wanted))
 
     errors.install(app)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from prepkit.domain.insights import Progress
 from prepkit.domain.models import InterviewConfig, PublicQuestion, Session, SessionSummary
 from prepkit.domain.report import ReportContent
 from prepkit.domain.services import HistoryPage
@@ -212,3 +213,64 @@ class CheckoutOut(BaseModel):
     razorpay_order_id: str
     razorpay_payment_id: str
     razorpay_signature: str | None
+
+
+class ScoreOut(Camel):
+    session_id: str
+    completed_at: datetime
+    difficulty: str
+    overall_score: int | None
+
+
+class TypeProgressOut(Camel):
+    type: str
+    interviews: int
+    average_score: float | None
+    latest_score: int | None
+    trend: int | None = Field(description="latest score minus the first; positive means improving")
+    scores: list[ScoreOut]
+
+
+class StatsOut(Camel):
+    completed_interviews: int
+    by_type: list[TypeProgressOut]
+    breakdown_averages: dict[str, float | None]
+    weakest_areas: list[str]
+
+    @classmethod
+    def of(cls, p: Progress) -> StatsOut:
+        return cls(
+            completed_interviews=p.completed,
+            by_type=[
+                TypeProgressOut(
+                    type=t.type,
+                    interviews=len(t.scores),
+                    average_score=t.average,
+                    latest_score=t.scored[-1] if t.scored else None,
+                    trend=t.trend,
+                    scores=[
+                        ScoreOut(
+                            session_id=s.session_id,
+                            completed_at=s.completed_at,
+                            difficulty=s.difficulty,
+                            overall_score=s.overall_score,
+                        )
+                        for s in t.scores
+                    ],
+                )
+                for t in p.by_type
+            ],
+            breakdown_averages=p.breakdown_averages,
+            weakest_areas=p.weakest_areas,
+        )
+
+
+class AdminMetricsOut(Camel):
+    sessions_by_status: dict[str, int]
+    completion_rate: float | None = Field(description="completed / sessions ever paid")
+    revenue_paise: int = Field(description="captured minus refunded")
+    refunded_paise: int
+    ai_cost_per_report_usd: float | None
+    voice_cost_per_call_usd: float | None
+    question_fallback_rate: float | None
+    report_fallback_rate: float | None

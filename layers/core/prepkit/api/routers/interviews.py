@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from prepkit.api.deps import CurrentUser, InterviewsDep
-from prepkit.api.schemas import ErrorOut, HistoryOut, SessionOut, SetupOut
+from prepkit.api.deps import ContainerDep, CurrentUser, InterviewsDep
+from prepkit.api.schemas import ErrorOut, HistoryOut, SessionOut, SetupOut, StatsOut
+from prepkit.domain.insights import progress
 from prepkit.domain.models import InterviewConfig
 
 _ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (400, 401, 404, 429)}
@@ -30,6 +31,13 @@ def history(
 ) -> HistoryOut:
     """The caller's interviews, newest first."""
     return HistoryOut.of(interviews.history(user.user_id, page=page, limit=limit))
+
+
+@router.get("/stats", response_model=StatsOut)
+def stats(user: CurrentUser, container: ContainerDep) -> StatsOut:
+    """The caller's progress: scores over time per interview type, and the weakest areas."""
+    assert container.insights is not None
+    return StatsOut.of(progress(container.insights.score_history(user.user_id)))
 
 
 @router.get("/{session_id}", response_model=SessionOut)
