@@ -127,7 +127,7 @@ def deployed_settings(**overrides: object) -> Settings:
         "auth_mode": "apigw",
         "jwt_issuer": "https://cognito-idp.ap-south-1.amazonaws.com/ap-south-1_example",
         "database_url": "postgresql:///unused",
-        "razorpay_key_id": "rzp_live_example",
+        "razorpay_key_id": "rzp_deployed_example",
         "razorpay_key_secret": SecretStr("a-real-key-secret"),
         "razorpay_webhook_secret": SecretStr("a-real-webhook-secret"),
         "vapi_api_key": SecretStr("a-real-vapi-key"),

@@ -15,7 +15,7 @@ def test_each_function_reads_only_the_secrets_it_is_given(settings: Settings) ->
     arns = {
         name: client.create_secret(Name=f"prepkit-t-{name}-{settings.rate_limit_table}", SecretString=json.dumps(value))["ARN"]
         for name, value in {
-            "razorpay": {"keyId": "rzp_live_1", "keySecret": "ks-1", "webhookSecret": "wh-1"},
+            "razorpay": {"keyId": "rzp_deployed_1", "keySecret": "ks-1", "webhookSecret": "wh-1"},
             "vapi": {"apiKey": "REPLACE_ME", "webhookSecret": "vw-1"},
             "db": {"username": "prepkit", "password": "p@ss/word", "host": "db.internal", "port": 5432, "dbname": "prepkit"},
         }.items()
@@ -28,7 +28,7 @@ def test_each_function_reads_only_the_secrets_it_is_given(settings: Settings) ->
     }
     values = values_from_secrets(client, env)
     assert values == {
-        "razorpay_key_id": "rzp_live_1",
+        "razorpay_key_id": "rzp_deployed_1",
         "razorpay_key_secret": "ks-1",
         "razorpay_webhook_secret": "wh-1",
         "vapi_webhook_secret": "vw-1",  # the placeholder apiKey is left out: not configured yet
