@@ -175,6 +175,11 @@ class Monitoring(Construct):
                 self, "ReportFallbackRate", metric=report_fallback_rate, threshold=50, evaluation_periods=3,
                 alarm_description="More than half the reports come from the offline scorer: is Gemini failing?",
             ),
+            "RefundFailures": cw.Alarm(
+                self, "RefundFailures", metric=app_metric("RefundFailed"), threshold=1, evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                alarm_description="Razorpay reported a refund failed: the candidate has not got the money back",
+            ),
             "DatabaseConnections": cw.Alarm(
                 self, "DatabaseConnections", metric=connections, threshold=80, evaluation_periods=2,
                 alarm_description="Database connections are high (RDS Proxy pools them; check for leaks)",

@@ -373,3 +373,25 @@ def test_refund_webhooks_record_the_final_state_in_any_order(
     assert db.execute("SELECT status FROM payments WHERE payment_id = %s", (payment_id,)).fetchone() == (
         "refunded",
     )
+
+
+def test_a_failed_refund_is_recorded_and_raises_the_alarm_metric(
+    make_flow: MakeFlow, db: psycopg.Connection[Any], metrics: RecordingMetrics
+) -> None:
+    flow = make_flow(start_window_s=1)
+    sid = flow.setup()
+    flow.pay(sid)
+    flow.wait_for(sid, "refunded", timeout_s=20)
+    row = db.execute("SELECT refund_id, payment_id FROM refunds WHERE session_id = %s", (sid,)).fetchone()
+    assert row is not None
+    refund_id, payment_id = row
+    db.execute("UPDATE refunds SET status = 'created' WHERE refund_id = %s", (refund_id,))
+    body = event("razorpay_refund_processed.json", REFUND_ID=refund_id, PAYMENT_ID=payment_id, SESSION_ID=sid)
+    failed = body.replace(b'"status": "processed"', b'"status": "failed"').replace(
+        b"refund.processed", b"refund.failed"
+    )
+    assert post_webhook(flow, failed, event_id="evt_rfail").status_code == 200
+    assert db.execute("SELECT status FROM refunds WHERE refund_id = %s", (refund_id,)).fetchone() == (
+        "failed",
+    )
+    assert metrics.total("RefundFailed") == 1

@@ -160,7 +160,10 @@ class InterviewFlow:
             if event_type.startswith("refund."):
                 refund = _refund_event(payload)
                 if fresh and refund is not None:
-                    tx.apply_refund_event(refund)
+                    session_id = tx.apply_refund_event(refund)
+                    if refund.status == "failed":  # the money did not go back: a person must look
+                        log.error("refund %s failed for session %s", refund.refund_id, session_id)
+                        self._metrics.count("RefundFailed")
                 return f"{event_type} {'applied' if fresh else 'duplicate'}"
             payment = _payment_event(event_type, payload)
             if payment is None:
