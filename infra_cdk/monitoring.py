@@ -34,6 +34,10 @@ def app_metric(name: str, statistic: str = "Sum", **dimensions: str) -> cw.Metri
     )
 
 
+def expression(formula: str, label: str, **metrics: cw.IMetric) -> cw.MathExpression:
+    return cw.MathExpression(expression=formula, using_metrics=metrics, label=label, period=FIVE_MINUTES)
+
+
 class Monitoring(Construct):
     def __init__(
         self,
@@ -56,38 +60,26 @@ class Monitoring(Construct):
 
         requests = api.metric_count(period=FIVE_MINUTES)
         server_errors = api.metric_server_error(period=FIVE_MINUTES)
-        error_rate = cw.MathExpression(
-            expression="IF(requests > 0, 100 * errors / requests, 0)",
-            using_metrics={"requests": requests, "errors": server_errors},
-            label="5xx %",
-            period=FIVE_MINUTES,
+        error_rate = expression(
+            "IF(requests > 0, 100 * errors / requests, 0)", "5xx %", requests=requests, errors=server_errors
         )
-        report_fallback_rate = cw.MathExpression(
-            expression="IF(done > 0, 100 * fallback / done, 0)",
-            using_metrics={
-                "fallback": app_metric("ReportFallback"),
-                "done": app_metric("InterviewCompleted"),
-            },
-            label="report fallback %",
-            period=FIVE_MINUTES,
+        report_fallback_rate = expression(
+            "IF(done > 0, 100 * fallback / done, 0)",
+            "report fallback %",
+            fallback=app_metric("ReportFallback"),
+            done=app_metric("InterviewCompleted"),
         )
-        question_fallback_rate = cw.MathExpression(
-            expression="IF(ai + fb > 0, 100 * fb / (ai + fb), 0)",
-            using_metrics={
-                "ai": app_metric("QuestionsGenerated", source="ai"),
-                "fb": app_metric("QuestionsGenerated", source="fallback"),
-            },
-            label="question fallback %",
-            period=FIVE_MINUTES,
+        question_fallback_rate = expression(
+            "IF(ai + fb > 0, 100 * fb / (ai + fb), 0)",
+            "question fallback %",
+            ai=app_metric("QuestionsGenerated", source="ai"),
+            fb=app_metric("QuestionsGenerated", source="fallback"),
         )
-        signature_failures = cw.MathExpression(
-            expression="rzp + vapi",
-            using_metrics={
-                "rzp": app_metric("WebhookSignatureInvalid", provider="razorpay"),
-                "vapi": app_metric("WebhookSignatureInvalid", provider="vapi"),
-            },
-            label="webhook signature failures",
-            period=FIVE_MINUTES,
+        signature_failures = expression(
+            "rzp + vapi",
+            "webhook signature failures",
+            rzp=app_metric("WebhookSignatureInvalid", provider="razorpay"),
+            vapi=app_metric("WebhookSignatureInvalid", provider="vapi"),
         )
         connections = database.instance.metric_database_connections(period=FIVE_MINUTES)
 
@@ -185,7 +177,6 @@ class Monitoring(Construct):
                 alarm_description="Database connections are high (RDS Proxy pools them; check for leaks)",
             ),
         }  # fmt: skip
-        for alarm in self.alarms.values():
-            alarm.node.default_child  # noqa: B018 (materialise)
-            if self.topic is not None:
+        if self.topic is not None:
+            for alarm in self.alarms.values():
                 alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
