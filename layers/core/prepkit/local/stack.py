@@ -70,11 +70,27 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import pgserver
 
+    _ensure_pgserver_user()
     server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
     finally:
         server.cleanup()
+
+
+def _ensure_pgserver_user() -> None:
+    """As root, pgserver runs PostgreSQL as a system user it creates with `useradd` on first use. Two
+    processes starting at once on a fresh machine (pytest-xdist workers) race on that and one of them
+    chowns its data directory to a uid that no longer exists: create the user once, under a file lock."""
+    if os.geteuid() != 0:
+        return
+    import fcntl
+
+    from pgserver.utils import ensure_user_exists
+
+    with open("/tmp/prepkit-pgserver-user.lock", "w") as lock:  # noqa: S108 (a lock file, not data)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_user_exists("pgserver")
 
 
 @contextmanager
