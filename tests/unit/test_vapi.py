@@ -12,7 +12,8 @@ import pytest
 from starlette.datastructures import Headers
 
 from prepkit.adapters.call_simulator import WEBHOOK_PATH, SimulatedVoice
-from prepkit.adapters.vapi import STYLE, VOICES, WAIT_SECONDS, build_web_call, parse_call
+from prepkit.adapters.vapi import STYLE, VOICES, WAIT_SECONDS, build_web_call
+from prepkit.adapters.vapi_messages import parse_call
 from prepkit.domain.models import (
     CallPlan,
     CallRecord,

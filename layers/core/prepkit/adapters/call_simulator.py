@@ -93,7 +93,7 @@ class SimulatedVoice:
         return StartedCall(call_id=call_id, web_call_url=f"https://simulated.vapi.local/call/{call_id}")
 
     def get_call(self, call_id: str) -> CallRecord | None:
-        from prepkit.adapters.vapi import parse_call
+        from prepkit.adapters.vapi_messages import parse_call
 
         message = self.ended.get(call_id)
         return parse_call(call_id, message) if message is not None else None

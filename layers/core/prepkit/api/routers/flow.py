@@ -112,7 +112,7 @@ async def vapi_webhook(request: Request, container: ContainerDep) -> WebhookOut:
 
 
 def _vapi_message(container: Container, kind: str, message: dict[str, object], raw: bytes) -> str:
-    from prepkit.adapters.vapi import parse_call
+    from prepkit.adapters.vapi_messages import parse_call
 
     call = message.get("call")
     call_id = call.get("id") if isinstance(call, dict) else None
