@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prepkit.domain import errors as e
-from prepkit.domain.errors import DomainError, RateLimited
+from prepkit.domain.errors import SEED, DomainError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code, user_message = _HTTP_CODES.get(exc.status_code, ("UNKNOWN_ERROR", "Something went wrong."))
+        code, user_message = _HTTP_CODES.get(exc.status_code, ("UNKNOWN_ERROR", SEED["UNKNOWN_ERROR"][1]))
         return error_response(
             exc.status_code,
             error_body(code, str(exc.detail), user_message, recoverable=False),
@@ -135,9 +135,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error: %s", type(exc).__name__)
+        message, user_message, recoverable = SEED["UNKNOWN_ERROR"]
         return error_response(
-            500,
-            error_body(
-                "UNKNOWN_ERROR", "internal error", "Something went wrong. Please try again.", recoverable=True
-            ),
+            500, error_body("UNKNOWN_ERROR", message, user_message, recoverable=recoverable)
         )

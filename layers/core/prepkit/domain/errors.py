@@ -1,14 +1,51 @@
-"""Domain errors. Each carries a stable code; the HTTP layer maps codes to status codes in one place."""
+"""Domain errors. Each carries a stable code; the HTTP layer maps codes to status codes in one place.
+
+Where the seed's error table (shared/seeds/000_…, §8.2) has a code, its `message`, `userMessage` and
+`recoverable` are used verbatim (SEED below); the other codes are ours."""
 
 from __future__ import annotations
 
 from typing import Any
 
+#: the seed's error table, verbatim: code -> (message, userMessage, recoverable)
+SEED: dict[str, tuple[str, str, bool]] = {
+    "GEMINI_QUESTION_FAILED": (
+        "Failed to generate questions from Gemini",
+        "Unable to generate interview questions. Please try again in a moment.",
+        True,
+    ),
+    "GEMINI_REPORT_FAILED": (
+        "Failed to generate report from Gemini",
+        "Unable to generate interview report. We will retry automatically.",
+        True,
+    ),
+    "PAYMENT_FAILED": (
+        "Payment processing failed",
+        "Payment failed. Please try again or contact support.",
+        True,
+    ),
+    "SESSION_NOT_FOUND": (
+        "Interview session not found",
+        "Interview session not found. Please start a new interview.",
+        False,
+    ),
+    "TRANSCRIPT_MISSING": (
+        "Interview transcript not available",
+        "Interview transcript is being processed. Please check back in a few minutes.",
+        True,
+    ),
+    "UNKNOWN_ERROR": (
+        "An unexpected error occurred",
+        "Something went wrong. Please try again or contact support.",
+        False,
+    ),
+}
+
 
 class DomainError(Exception):
     code = "UNKNOWN_ERROR"
-    user_message = "Something went wrong. Please try again."
-    recoverable = True
+    user_message = SEED["UNKNOWN_ERROR"][1]
+    recoverable = SEED["UNKNOWN_ERROR"][2]
 
     def __init__(
         self, message: str, *, user_message: str | None = None, details: dict[str, Any] | None = None
@@ -38,8 +75,8 @@ class Forbidden(DomainError):
 
 class SessionNotFound(DomainError):
     code = "SESSION_NOT_FOUND"
-    user_message = "We could not find that interview."
-    recoverable = False
+    user_message = SEED[code][1]
+    recoverable = SEED[code][2]
 
 
 class InvalidState(DomainError):
@@ -67,14 +104,16 @@ class QuestionGenerationFailed(DomainError):
     """Raised by a question generator; the setup service falls back to the question bank."""
 
     code = "GEMINI_QUESTION_FAILED"
-    user_message = "We could not prepare your questions. Please try again."
+    user_message = SEED[code][1]
+    recoverable = SEED[code][2]
 
 
 class PaymentFailed(DomainError):
     """The payment provider failed or could not be reached: the client may try again."""
 
     code = "PAYMENT_FAILED"
-    user_message = "We could not reach the payment provider. Please try again."
+    user_message = SEED[code][1]
+    recoverable = SEED[code][2]
 
 
 class InvalidSignature(DomainError):
@@ -103,7 +142,8 @@ class VoiceUnavailable(DomainError):
 
 class ReportNotReady(DomainError):
     code = "TRANSCRIPT_MISSING"
-    user_message = "Your report is not ready yet."
+    user_message = SEED[code][1]
+    recoverable = SEED[code][2]
 
     def __init__(self, message: str, *, state: str):
         super().__init__(message, details={"state": state})

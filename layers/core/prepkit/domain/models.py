@@ -27,7 +27,11 @@ class Difficulty(StrEnum):
 
 
 class Pace(StrEnum):
+    """How quickly the interviewer comes in after the candidate pauses, and how fast it speaks.
+    `moderate` is the seed's name for the middle pace; `normal` is kept as its synonym."""
+
     RELAXED = "relaxed"
+    MODERATE = "moderate"
     NORMAL = "normal"
     FAST = "fast"
 
@@ -35,10 +39,15 @@ class Pace(StrEnum):
 class FollowUpStyle(StrEnum):
     SUPPORTIVE = "supportive"
     PROBING = "probing"
+    DEEP_DIVE = "deep-dive"  # the seed's: stays on one answer and goes several levels deeper
     CHALLENGING = "challenging"
 
 
 class Language(StrEnum):
+    """What the candidate hears and speaks: the interviewer's voice, its words and the transcriber.
+    `en` (the seed's) is English with no regional accent preference."""
+
+    EN = "en"
     EN_IN = "en-IN"
     EN_US = "en-US"
     EN_GB = "en-GB"
@@ -106,13 +115,16 @@ class InterviewConfig(BaseModel):
     type: InterviewType
     difficulty: Difficulty
     duration: int = Field(
-        strict=True, description=f"minutes, one of {list(ALLOWED_DURATIONS)}", examples=[20]
+        strict=True,
+        description=f"minutes, one of {list(ALLOWED_DURATIONS)}",
+        examples=[20],
+        json_schema_extra={"enum": list(ALLOWED_DURATIONS)},
     )
     focus_areas: list[FocusArea] = Field(default_factory=list, max_length=MAX_FOCUS_AREAS)
     specific_requirements: FreeText = ""
     language: Language = Language.EN_IN
     voice: Voice = Voice.FEMALE
-    pace: Pace = Pace.NORMAL
+    pace: Pace = Pace.MODERATE
     follow_up_style: FollowUpStyle = FollowUpStyle.PROBING
 
     @field_validator("duration")
