@@ -6,23 +6,37 @@
 - core: the project's package (layers/core/prepkit), without caches.
 
     python -m infra_cdk.layers [--architecture arm64|x86_64] [--out layers/build]
+
+`build()` is what `make layers` runs; tests/infra/test_layer_imports.py calls it too (for this machine's
+architecture, into a temporary directory) and imports every function from the built layers alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from infra_cdk.config import ROOT
+ROOT = Path(__file__).resolve().parents[1]  # not from infra_cdk.config: no aws_cdk (jsii) start here
 
 PLATFORM = {"arm64": "aarch64-manylinux_2_28", "x86_64": "x86_64-manylinux_2_28"}  # Amazon Linux 2023
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function + all its layers
 LAMBDA_ZIPPED_UPLOAD_LIMIT = 50 * 1024 * 1024
+# what Lambda's python3.12 runtime ships itself (the AWS SDK and its dependencies): the deps layer leaves
+# boto3, botocore, s3transfer and jmespath out (Makefile, DEPS_EXPORT)
+LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+
+
+def host_architecture() -> str:
+    """This machine's architecture in PLATFORM's terms (binary wheels built for it load here)."""
+    machine = platform.machine().lower()
+    return {"aarch64": "arm64", "arm64": "arm64", "x86_64": "x86_64", "amd64": "x86_64"}[machine]
 
 
 def _size(path: Path) -> int:
@@ -58,15 +72,26 @@ def build_core(out: Path) -> Path:
     return out / "core"
 
 
-def build_deps(out: Path, architecture: str) -> Path:
+def build_deps(
+    out: Path,
+    architecture: str,
+    *,
+    python_version: str = "3.12",
+    python: str | None = None,
+    offline: bool = False,
+) -> Path:
+    """`python_version`: the wheels' Python (the Lambda's; a test on a machine without 3.12 passes its own),
+    `python`: the interpreter that byte-compiles them (default: a local 3.12, if any), `offline`: the uv
+    cache only."""
     target = out / "deps" / "python"
     shutil.rmtree(out / "deps", ignore_errors=True)
     uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
     subprocess.run(
         [
             uv, "pip", "install", "--quiet", "--target", str(target),
-            "--python-platform", PLATFORM[architecture], "--python-version", "3.12",
+            "--python-platform", PLATFORM[architecture], "--python-version", python_version,
             "--only-binary", ":all:", "--no-deps", "--require-hashes", "--no-compile",
+            *(["--offline"] if offline else []),
             "-r", str(ROOT / "layers" / "deps" / "requirements.txt"),
         ],
         check=True,
@@ -74,13 +99,18 @@ def build_deps(out: Path, architecture: str) -> Path:
     )  # fmt: skip
     for junk in ("bin",):
         shutil.rmtree(target / junk, ignore_errors=True)
-    python312 = _python312()
-    if python312:
-        subprocess.run([python312, "-m", "compileall", "-q", "-j", "0", str(target)], check=True)
-        print(f"deps byte-compiled with {python312}")
+    compiler = python or _python312()
+    if compiler:
+        subprocess.run([compiler, "-m", "compileall", "-q", "-j", "0", str(target)], check=True)
+        print(f"deps byte-compiled with {compiler}")
     else:
         print("no Python 3.12 here: deps not byte-compiled (Lambda compiles on first import)")
     return out / "deps"
+
+
+def build(out: Path, architecture: str, **deps_options: Any) -> tuple[Path, Path]:
+    """Both layers into `out` (deps, core): what `make layers` builds; each layer's code is under python/."""
+    return build_deps(out, architecture, **deps_options), build_core(out)
 
 
 def main() -> int:
@@ -89,7 +119,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "layers" / "build")
     args = parser.parse_args()
     out: Path = args.out
-    core, deps = build_core(out), build_deps(out, args.architecture)
+    deps, core = build(out, args.architecture)
     total = 0
     for name, path in (("deps", deps), ("core", core)):
         size, zipped = _size(path), _zipped(path)

@@ -172,6 +172,16 @@ class Monitoring(Construct):
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 alarm_description="Razorpay reported a refund failed: the candidate has not got the money back",
             ),
+            "ExtraPaymentRefunds": cw.Alarm(
+                self, "ExtraPaymentRefunds", metric=app_metric("ExtraPaymentRefunded"), threshold=1,
+                evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                alarm_description="A second captured payment for an already paid session was refunded: check Checkout",
+            ),
+            "PaymentMismatches": cw.Alarm(
+                self, "PaymentMismatches", metric=app_metric("PaymentMismatch"), threshold=1, evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                alarm_description="A payment did not match its stored order (order, amount or currency): not paid",
+            ),
             "DatabaseConnections": cw.Alarm(
                 self, "DatabaseConnections", metric=connections, threshold=80, evaluation_periods=2,
                 alarm_description="Database connections are high (RDS Proxy pools them; check for leaks)",

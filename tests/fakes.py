@@ -17,7 +17,7 @@ from prepkit.domain.models import (
     Session,
     SessionSummary,
 )
-from prepkit.ports import RateDecision
+from prepkit.ports import AiUsage, RateDecision
 from prepkit.settings import Settings, Stage
 
 
@@ -132,6 +132,7 @@ def deployed_settings(**overrides: object) -> Settings:
         "razorpay_webhook_secret": SecretStr("a-real-webhook-secret"),
         "vapi_api_key": SecretStr("a-real-vapi-key"),
         "vapi_webhook_secret": SecretStr("a-real-vapi-webhook-secret"),
+        "vapi_credential_id": "cred-deployed-example",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -140,3 +141,13 @@ def deployed_settings(**overrides: object) -> Settings:
 def secret_of(value: SecretStr | None) -> str:
     assert value is not None, "this setting holds no secret"
     return value.get_secret_value()
+
+
+@dataclass
+class RecordingUsageLog:
+    """The AI usage log in memory: every attempt recorded, in order."""
+
+    rows: list[AiUsage] = field(default_factory=list)
+
+    def record(self, usage: AiUsage) -> None:
+        self.rows.append(usage)

@@ -295,8 +295,14 @@ def test_alarms_and_dashboard(prod: Synth, dev: Synth) -> None:
         "bad signatures",
         "offline scorer",
         "Database connections",
+        "second captured payment",
+        "did not match its stored order",
     ):
         assert words in descriptions
+    by_metric = {a["Properties"].get("MetricName"): a["Properties"] for a in alarms.values()}
+    for metric in ("ExtraPaymentRefunded", "PaymentMismatch"):  # any one of them is worth a look
+        assert by_metric[metric]["Threshold"] == 1
+        assert by_metric[metric]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert all(a["Properties"].get("AlarmActions") for a in alarms.values())  # to the e-mail topic
     prod.service.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}

@@ -21,6 +21,7 @@ from prepkit.adapters.dynamo_rate_limiter import DynamoRateLimiter, create_table
 from prepkit.adapters.postgres import PostgresSessionRepository, make_pool
 from prepkit.adapters.postgres_flow import PostgresFlowRepository
 from prepkit.adapters.postgres_insights import PostgresInsightsRepository
+from prepkit.adapters.postgres_usage import PostgresAiUsageLog
 from prepkit.adapters.question_bank import QuestionBank
 from prepkit.adapters.razorpay import SimulatedRazorpay
 from prepkit.adapters.workflow import StepFunctionsWorkflow
@@ -54,7 +55,7 @@ def pool(stack: LocalStack) -> Iterator[ConnectionPool]:
 def db(stack: LocalStack) -> Iterator[psycopg.Connection[Any]]:
     """A direct connection for assertions; tables are emptied and prices reset before each test."""
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE interview_sessions, provider_events CASCADE")
+        conn.execute("TRUNCATE interview_sessions, provider_events, ai_usage CASCADE")
         conn.execute("UPDATE pricing SET active = true")
         conn.execute(
             "UPDATE pricing SET amount_paise = v.amount FROM (VALUES (15, 9900), (20, 14900), (30, 19900),"
@@ -94,7 +95,7 @@ def make_container(
             fallback_questions=QuestionBank(),
             ai_questions=ai,
             insights=PostgresInsightsRepository(pool),
-            **parts,
+            **{"ai_usage": PostgresAiUsageLog(pool), **parts},
         )
 
     return build

@@ -97,13 +97,16 @@ def test_the_assistant_is_built_on_the_server_from_the_session(make_flow: MakeFl
         CallPlan(sid, config, questions, config.duration * 60),
         server_url="https://api.example/webhooks/vapi",
         credential_id="cred_1",
-        model_provider="google",
-        model="gemini-2.5-flash",
+        model_provider=flow.settings.vapi_model_provider,
+        model=flow.settings.vapi_model,
     )
     assistant = call["assistant"]
     assert assistant["maxDurationSeconds"] == 1800
     assert assistant["startSpeakingPlan"]["waitSeconds"] == 0.3
+    assert assistant["voice"]["speed"] > 1  # fast
     assert assistant["transcriber"]["language"] == "hi"
+    assert assistant["voice"]["voiceId"].startswith("hi-IN-")  # the candidate hears Hindi
+    assert assistant["model"]["model"] == "gemini-3.5-flash"
     assert call["assistantOverrides"]["metadata"] == {"sessionId": sid}
     prompt = assistant["model"]["messages"][0]["content"]
     assert all(q.text in prompt and q.expected_key_points[0] in prompt for q in questions)
@@ -112,6 +115,44 @@ def test_the_assistant_is_built_on_the_server_from_the_session(make_flow: MakeFl
         "timeoutSeconds": 20,
         "credentialId": "cred_1",
     }
+
+
+def _same_call_id_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated Vapi answers every create with one call id: the second insert of that id is a
+    real unique violation in PostgreSQL, after Vapi has created (and would bill) the call."""
+    from types import SimpleNamespace
+
+    from prepkit.adapters import call_simulator
+
+    monkeypatch.setattr(call_simulator, "secrets", SimpleNamespace(token_hex=lambda _n: "0" * 16))
+
+
+@pytest.mark.parametrize("end_fails", [False, True], ids=["ended", "end-failed"])
+def test_a_call_created_but_not_stored_is_ended_never_orphaned(
+    make_flow: MakeFlow,
+    db: psycopg.Connection[Any],
+    metrics: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    end_fails: bool,
+) -> None:
+    flow = make_flow(autoplay=False)
+    _same_call_id_every_time(monkeypatch)
+    first = flow.setup()
+    flow.pay(first)
+    call_id = flow.start(first)["callId"]
+    second = flow.setup()
+    flow.pay(second)
+    flow.voice.fail_end_call = end_fails
+    r = flow.client.post(f"/interviews/{second}/start", headers=flow.headers("alice"))
+    assert r.status_code >= 500
+    assert set(r.json()) >= {"error", "code", "userMessage", "recoverable"}
+    assert flow.voice.created == [call_id, call_id]
+    assert flow.voice.end_requests == [call_id]  # the second call, created by Vapi, was ended at once
+    assert metrics.total("CallAbandoned") == 1
+    assert metrics.total("CallEndFailed") == (1 if end_fails else 0)
+    assert flow.status(second) == "paid"  # nothing changed: the candidate can start again
+    assert db.execute("SELECT session_id::text FROM calls").fetchall() == [(first,)]
+    assert flow.status(first) == "in_call"
 
 
 # -- the Vapi webhook -----------------------------------------------------------------------------

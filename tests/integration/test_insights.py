@@ -8,11 +8,29 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
+from psycopg_pool import ConnectionPool
 
+from prepkit.adapters.postgres_insights import PostgresInsightsRepository
+from prepkit.domain.insights import admin_metrics
 from tests.integration.conftest import Flow, token_for
 
 Auth = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture(autouse=True)
+def _no_usage_from_other_tests(db: psycopg.Connection[Any]) -> None:
+    """ai_usage has no foreign key to sessions (questions come before the session row): empty it here."""
+    db.execute("TRUNCATE ai_usage")
+
+
+def _attempt(db: psycopg.Connection[Any], sid: str, purpose: str, outcome: str, cost: float) -> None:
+    db.execute(
+        "INSERT INTO ai_usage (session_id, purpose, model, outcome, input_tokens, output_tokens, cost_usd)"
+        " VALUES (%s, %s, 'gemini-3.5-flash', %s, 1000, 500, %s)",
+        (sid, purpose, outcome, cost),
+    )
 
 
 def _completed(
@@ -110,21 +128,60 @@ def test_admin_metrics_are_for_the_admin_group_only(
         (done,),
     )
 
+    # every AI attempt counts, not only the stored report's cost (0.0 and 0.02 in the reports table)
+    carol = db.execute("SELECT id::text FROM interview_sessions WHERE user_id = 'carol'").fetchone()
+    assert carol is not None
+    _attempt(db, done, "questions", "ok", 0.003)
+    _attempt(db, done, "report", "timeout", 0.0)
+    _attempt(db, done, "report", "invalid", 0.004)  # then the fallback report
+    _attempt(db, carol[0], "questions", "ok", 0.003)
+    _attempt(db, carol[0], "report", "ok", 0.02)
+    _attempt(db, refunded, "questions", "ok", 0.003)
+    _attempt(db, str(uuid.uuid4()), "questions", "blocked", 0.006)  # a setup that never became a session
+
     assert client.get("/admin/metrics", headers=auth("alice")).status_code == 403
     assert client.get("/admin/metrics", headers=auth("alice")).json()["code"] == "FORBIDDEN"
     admin = {"Authorization": f"Bearer {token_for(client, 'ops', ['admin'])}"}
     r = client.get("/admin/metrics", headers=admin)
     assert r.status_code == 200
-    assert r.json() == {
+    expected = {
         "sessionsByStatus": {"completed": 2, "refunded": 1},
         "completionRate": round(2 / 3, 4),
         "revenuePaise": 14900,  # two captured, one refunded
         "refundedPaise": 14900,
-        "aiCostPerReportUsd": 0.01,
+        "aiCostPerReportUsd": 0.012,  # (0.004 + 0.02) over 2 reports: the failed attempt is counted
         "voiceCostPerCallUsd": 2.5,
         "questionFallbackRate": round(2 / 3, 4),
         "reportFallbackRate": 0.5,
     }
+    assert {k: v for k, v in r.json().items() if k in expected} == expected
+    assert set(expected) <= set(r.json())
+
+
+def test_ai_cost_per_interview_counts_every_attempt(
+    db: psycopg.Connection[Any], pool: ConnectionPool
+) -> None:
+    paid = [_completed(db, user, "python", 1, 70, {}, cost=0.5) for user in ("alice", "bob")]
+    _attempt(db, paid[0], "questions", "ok", 0.004)
+    _attempt(db, paid[0], "report", "error", 0.0)  # a 429: nothing billed
+    _attempt(db, paid[0], "report", "truncated", 0.03)
+    _attempt(db, paid[0], "report", "ok", 0.02)
+    _attempt(db, paid[1], "questions", "timeout", 0.0)
+    _attempt(db, paid[1], "report", "ok", 0.02)
+    _attempt(db, str(uuid.uuid4()), "questions", "ok", 0.006)  # setup never paid for
+    metrics = admin_metrics(True, PostgresInsightsRepository(pool))
+    assert metrics.ai_cost_usd == 0.08
+    assert metrics.ai_cost_per_interview_usd == 0.04  # over the 2 interviews paid for
+    assert metrics.ai_cost_per_report_usd == 0.035  # (0.03 + 0.02 + 0.02) over 2 reports
+
+
+def test_without_any_attempt_the_ai_cost_is_zero_and_the_ratios_empty(pool: ConnectionPool) -> None:
+    metrics = admin_metrics(True, PostgresInsightsRepository(pool))
+    assert (metrics.ai_cost_usd, metrics.ai_cost_per_interview_usd, metrics.ai_cost_per_report_usd) == (
+        0,
+        None,
+        None,
+    )
 
 
 def test_a_completed_interview_shows_up_in_the_stats(make_flow: Callable[..., Flow]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from google.genai import errors as genai_errors
 
-from prepkit.adapters.gemini import GeminiReportWriter
+from prepkit.adapters.gemini import GeminiCallSpec, GeminiReportWriter
 from prepkit.domain.errors import PaymentFailed
 from prepkit.local import engine
 from prepkit.pipeline.tasks import run_task
@@ -29,7 +29,7 @@ def test_happy_path_paid_call_report(
     assert flow.payments.orders[order["orderId"]]["amount"] == 14900  # the server's price, not the client's
     paid = flow.checkout(order["orderId"])
     r = flow.client.post("/payments/verify", json=paid, headers=flow.headers("alice"))
-    assert r.json() == {"sessionId": sid, "status": "paid"}
+    assert r.json() == {"sessionId": sid, "status": "paid", "paymentStatus": "captured"}  # fetched: captured
     call = flow.start(sid)
     assert call["status"] == "initiated"
     assert call["callId"].startswith("sim-")
@@ -78,7 +78,11 @@ def test_happy_path_paid_call_report(
     events = db.execute(
         "SELECT provider, event_type FROM provider_events ORDER BY provider, event_type"
     ).fetchall()
-    assert events == [("razorpay", "payment.captured"), ("vapi", "end-of-call-report")]
+    assert events == [  # automatic capture: Razorpay sends both
+        ("razorpay", "payment.authorized"),
+        ("razorpay", "payment.captured"),
+        ("vapi", "end-of-call-report"),
+    ]
     assert metrics.total("InterviewCompleted") == 1
     assert all(code == 200 for _, code in flow.deliveries)
 
@@ -171,11 +175,13 @@ def _writer() -> GeminiReportWriter:
     """The real Gemini adapter, offline: a fake key, and generate_content replaced by each test."""
     return GeminiReportWriter(
         "fake-key",
-        "gemini-3.5-flash",
-        timeout_s=5,
-        attempts=1,
-        input_usd_per_mtok=0.3,
-        output_usd_per_mtok=2.5,
+        GeminiCallSpec(
+            model="gemini-3.5-flash",
+            input_usd_per_mtok=1.5,
+            output_usd_per_mtok=9.0,
+            deadline_s=5,
+            max_output_tokens=16_384,
+        ),
     )
 
 
@@ -295,7 +301,7 @@ def test_a_gemini_report_is_stored_with_model_usage_and_cost(make_flow: MakeFlow
     assert body["usage"] == {
         "inputTokens": 12000,
         "outputTokens": 2000,
-        "costUsd": round((12000 * 0.3 + 2000 * 2.5) / 1e6, 6),
+        "costUsd": round((12000 * 1.5 + 2000 * 9.0) / 1e6, 6),
     }
     first, second = body["report"]["perQuestion"]
     assert first["transcriptQuotes"] == [state["quote"]]

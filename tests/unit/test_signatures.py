@@ -3,9 +3,11 @@ freshness of signed timestamps, case-insensitive header lookup."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+from typing import Literal
 
 import pytest
 from starlette.datastructures import Headers
@@ -258,3 +260,58 @@ def test_hmac_non_ascii_digit_timestamp_is_refused_not_an_error() -> None:
     headers = Headers(raw=[(b"x-signature", signed["x-signature"].encode()), (b"x-timestamp", b"\xb2")])
     assert headers["x-timestamp"] == "\u00b2"
     assert auth.verify(headers, BODY, NOW) is False
+
+
+# --- Vapi: HMAC algorithm and encoding (Vapi's HMACAuthenticationPlan: sha256|sha512|sha1, hex|base64) --
+
+Algorithm = Literal["sha256", "sha512", "sha1"]
+Encoding = Literal["hex", "base64"]
+Payload = Literal["timestamp.body", "body"]
+ALGORITHMS: tuple[Algorithm, ...] = ("sha256", "sha512", "sha1")
+ENCODINGS: tuple[Encoding, ...] = ("hex", "base64")
+
+
+def expected_digest(algorithm: str, encoding: str, message: bytes) -> str:
+    digest = hmac.new(VAPI_SECRET.encode(), message, getattr(hashlib, algorithm)).digest()
+    return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
+
+
+def hmac_auth(
+    algorithm: Algorithm, encoding: Encoding, payload: Payload, secret: str = VAPI_SECRET
+) -> VapiAuth:
+    return VapiAuth(
+        mode="hmac", secret=secret, algorithm=algorithm, encoding=encoding, signed_payload=payload
+    )
+
+
+@pytest.mark.parametrize("payload", ["timestamp.body", "body"])
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_hmac_every_algorithm_and_encoding_signs_verifies_and_refuses_tampering(
+    algorithm: Algorithm, encoding: Encoding, payload: Payload
+) -> None:
+    auth = hmac_auth(algorithm, encoding, payload)
+    signed = auth.sign(BODY, NOW)
+    message = f"{NOW}.".encode() + BODY if payload == "timestamp.body" else BODY
+    assert signed["x-signature"] == expected_digest(algorithm, encoding, message)
+    assert auth.verify(as_headers(signed), BODY, NOW)
+    assert not auth.verify(as_headers(signed), BODY.replace(b"call-1", b"call-2"), NOW)
+    forged = hmac_auth(algorithm, encoding, payload, secret="not-the-secret")
+    assert not auth.verify(as_headers(forged.sign(BODY, NOW)), BODY, NOW)
+    for other_algorithm in ALGORITHMS:  # a signature made another way is refused
+        for other_encoding in ENCODINGS:
+            if (other_algorithm, other_encoding) != (algorithm, encoding):
+                other = hmac_auth(other_algorithm, other_encoding, payload)
+                assert not auth.verify(as_headers(other.sign(BODY, NOW)), BODY, NOW)
+
+
+def test_hmac_base64_with_a_prefix_and_the_default_stays_sha256_hex() -> None:
+    auth = VapiAuth(
+        mode="hmac", secret=VAPI_SECRET, encoding="base64", signature_prefix="sha512=", algorithm="sha512"
+    )
+    signed = auth.sign(BODY, NOW)
+    assert signed["x-signature"].startswith("sha512=")
+    assert auth.verify(as_headers(signed), BODY, NOW)
+    default = VapiAuth(mode="hmac", secret=VAPI_SECRET)
+    assert (default.algorithm, default.encoding) == ("sha256", "hex")
+    assert default.sign(BODY, NOW)["x-signature"] == expected_hex(VAPI_SECRET, f"{NOW}.".encode() + BODY)

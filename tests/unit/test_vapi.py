@@ -5,15 +5,31 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
+from pydantic import ValidationError
+from requests.adapters import BaseAdapter
 from starlette.datastructures import Headers
 
 from prepkit.adapters.call_simulator import WEBHOOK_PATH, SimulatedVoice
-from prepkit.adapters.vapi import STYLE, VOICES, WAIT_SECONDS, build_web_call
+from prepkit.adapters.vapi import (
+    END_CALL_PHRASE,
+    END_CALL_TOOL,
+    SPEECH,
+    STYLE,
+    VOICE_SPEED,
+    WAIT_SECONDS,
+    VapiGateway,
+    build_web_call,
+)
 from prepkit.adapters.vapi_messages import parse_call
+from prepkit.container import vapi_auth
+from prepkit.domain.end_reasons import EndClass, classify
+from prepkit.domain.errors import VoiceUnavailable
 from prepkit.domain.models import (
     CallPlan,
     CallRecord,
@@ -22,10 +38,14 @@ from prepkit.domain.models import (
     Language,
     Pace,
     Question,
+    StartedCall,
     Utterance,
     Voice,
 )
 from prepkit.domain.signatures import VapiAuth
+from prepkit.settings import Settings
+from tests.fakes import deployed_settings
+from tests.vapi_schema import schemas
 
 QUESTIONS = (
     Question(
@@ -62,7 +82,7 @@ def plan(
 
 
 def body(
-    p: CallPlan | None = None, *, credential_id: str | None = "cred-123", model: str = "gemini-2.5-flash"
+    p: CallPlan | None = None, *, credential_id: str | None = "cred-123", model: str = "gemini-3.5-flash"
 ) -> dict[str, Any]:
     return build_web_call(
         p or plan(), server_url=SERVER_URL, credential_id=credential_id, model_provider="google", model=model
@@ -80,30 +100,82 @@ def system_prompt_of(b: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("pace", list(Pace))
-def test_pace_sets_the_wait_before_speaking(pace: Pace) -> None:
-    b = body(plan(config(pace=pace.value)))
-    assert b["assistant"]["startSpeakingPlan"] == {"waitSeconds": WAIT_SECONDS[pace]}
+def test_pace_sets_the_wait_before_speaking_and_the_speaking_speed(pace: Pace) -> None:
+    assistant = body(plan(config(pace=pace.value)))["assistant"]
+    assert assistant["startSpeakingPlan"] == {"waitSeconds": WAIT_SECONDS[pace]}
+    assert assistant["voice"]["speed"] == VOICE_SPEED[pace]
 
 
-def test_relaxed_waits_longer_than_normal_longer_than_fast() -> None:
-    waits = {
-        p: body(plan(config(pace=p.value)))["assistant"]["startSpeakingPlan"]["waitSeconds"] for p in Pace
-    }
-    assert waits[Pace.RELAXED] > waits[Pace.NORMAL] > waits[Pace.FAST] > 0
+def test_relaxed_is_slower_than_moderate_slower_than_fast_and_normal_is_moderate() -> None:
+    def of(p: Pace) -> tuple[float, float]:
+        a = body(plan(config(pace=p.value)))["assistant"]
+        return a["startSpeakingPlan"]["waitSeconds"], a["voice"]["speed"]
+
+    (rw, rs), (mw, ms), (fw, fs) = of(Pace.RELAXED), of(Pace.MODERATE), of(Pace.FAST)
+    assert rw > mw > fw > 0
+    assert rs < ms < fs
+    assert of(Pace.NORMAL) == of(Pace.MODERATE)
 
 
 @pytest.mark.parametrize(
     ("language", "transcriber"),
-    [(Language.EN_IN, "en-IN"), (Language.EN_US, "en-US"), (Language.EN_GB, "en-GB"), (Language.HI_IN, "hi")],
+    [
+        (Language.EN, "en"),
+        (Language.EN_IN, "en-IN"),
+        (Language.EN_US, "en-US"),
+        (Language.EN_GB, "en-GB"),
+        (Language.HI_IN, "hi"),
+    ],
 )
 def test_language_sets_the_transcriber_language(language: Language, transcriber: str) -> None:
     b = body(plan(config(language=language.value)))
-    assert b["assistant"]["transcriber"]["language"] == transcriber
+    assert b["assistant"]["transcriber"] == {
+        "provider": "deepgram",
+        "model": "nova-3",
+        "language": transcriber,
+    }
 
 
-@pytest.mark.parametrize("voice", list(Voice))
-def test_voice_is_one_of_the_configured_voices(voice: Voice) -> None:
-    assert body(plan(config(voice=voice.value)))["assistant"]["voice"] == VOICES[voice]
+@pytest.mark.parametrize("language", list(Language))
+def test_each_voice_choice_is_its_own_voice_in_the_language(language: Language) -> None:
+    voices = {
+        v: body(plan(config(language=language.value, voice=v.value)))["assistant"]["voice"] for v in Voice
+    }
+    assert {v["provider"] for v in voices.values()} == {"azure"}
+    ids = [v["voiceId"] for v in voices.values()]
+    assert len(set(ids)) == len(Voice)
+    prefix = "hi-IN-" if language is Language.HI_IN else "en-"
+    assert all(i.startswith(prefix) for i in ids)
+    assert [SPEECH[language].voices[v] for v in Voice] == ids
+
+
+def test_english_locales_get_their_own_accent() -> None:
+    female = {
+        lang: SPEECH[lang].voices[Voice.FEMALE] for lang in (Language.EN_IN, Language.EN_US, Language.EN_GB)
+    }
+    assert female[Language.EN_IN].startswith("en-IN-")
+    assert female[Language.EN_US].startswith("en-US-")
+    assert female[Language.EN_GB].startswith("en-GB-")
+
+
+def test_hindi_is_what_the_candidate_hears() -> None:
+    assistant = body(plan(config(language="hi-IN", voice="male")))["assistant"]
+    assert assistant["voice"]["voiceId"] == "hi-IN-MadhurNeural"
+    first = assistant["firstMessage"]
+    assert any("\u0900" <= ch <= "\u097f" for ch in first)  # Devanagari
+    assert "नमस्ते" in first
+    assert QUESTIONS[0].text not in first  # the interviewer asks it in Hindi, after the candidate is ready
+    prompt = system_prompt_of({"assistant": assistant})
+    assert "Conduct the whole interview in Hindi" in prompt
+    assert "masculine" in prompt
+    english = system_prompt_of(body(plan(config(language="en-IN"))))
+    assert "Hindi" not in english
+
+
+def test_english_first_message_asks_question_one() -> None:
+    first = body(plan(config(language="en")))["assistant"]["firstMessage"]
+    assert first.startswith("Hello")
+    assert first.endswith(f"Question 1: {QUESTIONS[0].text}")
 
 
 def test_limits_metadata_model_and_server() -> None:
@@ -122,6 +194,29 @@ def test_limits_metadata_model_and_server() -> None:
     json.dumps(b)  # the body must be JSON as it is
 
 
+def test_client_messages_never_include_the_conversation() -> None:
+    assistant = body()["assistant"]
+    assert assistant["clientMessages"] == ["speech-update", "transcript", "hang"]
+    assert "conversation-update" not in assistant["clientMessages"]
+
+
+def test_the_interviewer_can_end_the_call() -> None:
+    assistant = body()["assistant"]
+    assert assistant["model"]["tools"] == [END_CALL_TOOL]
+    assert END_CALL_TOOL["type"] == "endCall"
+    assert assistant["endCallPhrases"] == [END_CALL_PHRASE]
+    prompt = system_prompt_of(body())
+    ending = prompt[prompt.index(f"When the candidate has answered Question {len(QUESTIONS)}") :]
+    assert "endCall tool" in ending.split("\n")[0]
+    assert END_CALL_PHRASE in ending.split("\n")[0].lower()
+
+
+def test_gemini_3_keeps_googles_default_temperature() -> None:
+    assert body(model="gemini-3.5-flash")["assistant"]["model"]["temperature"] == 1.0
+    assert body(model="gemini-3.1-flash-lite")["assistant"]["model"]["temperature"] == 1.0
+    assert body(model="some-other-model")["assistant"]["model"]["temperature"] == 0.4
+
+
 @pytest.mark.parametrize("credential_id", [None, ""])
 def test_no_credential_id_unless_given(credential_id: str | None) -> None:
     server = body(credential_id=credential_id)["assistant"]["server"]
@@ -133,7 +228,7 @@ def test_no_credential_id_unless_given(credential_id: str | None) -> None:
 def test_system_prompt_has_every_question_and_the_follow_up_style(style: FollowUpStyle) -> None:
     prompt = system_prompt_of(body(plan(config(followUpStyle=style.value))))
     for q in QUESTIONS:
-        assert q.text in prompt
+        assert f"Question {q.position}. {q.text}" in prompt
         for point in q.expected_key_points:
             assert point in prompt
     assert STYLE[style] in prompt
@@ -141,6 +236,245 @@ def test_system_prompt_has_every_question_and_the_follow_up_style(style: FollowU
         if other is not style:
             assert STYLE[other] not in prompt
     assert prompt.index(QUESTIONS[0].text) < prompt.index(QUESTIONS[1].text)
+
+
+def test_every_style_has_its_own_instruction_and_deep_dive_goes_deeper() -> None:
+    assert set(STYLE) == set(FollowUpStyle)
+    assert len(set(STYLE.values())) == len(FollowUpStyle)
+    assert "several levels deeper" in STYLE[FollowUpStyle.DEEP_DIVE]
+
+
+def test_prompt_announces_questions_and_keeps_the_rubric_private() -> None:
+    prompt = system_prompt_of(body())
+    assert 'start it with the words "Question N"' in prompt
+    assert "never read them aloud" in prompt
+    for line in prompt.splitlines():  # the rubric appears only on its own private lines
+        if any(point in line for q in QUESTIONS for point in q.expected_key_points):
+            assert line.strip().startswith("key points (private):")
+
+
+# --- the gateway over HTTP (Vapi's answers scripted at the transport) ----------------------------
+
+CALL_ID = "7420f27a-30fd-4f49-a995-5549ae7cc00d"
+CONTROL = f"https://phone-call-websocket.aws-us-west-2-backend-production2.vapi.ai/{CALL_ID}/control"
+ROOM = "https://vapi.daily.co/room-1"
+Handler = Callable[[requests.PreparedRequest], tuple[int, Any]]
+
+
+class ScriptedTransport(BaseAdapter):
+    """Vapi at the wire: each request goes to `handler`, which returns (status, JSON or raw bytes)."""
+
+    def __init__(self, handler: Handler):
+        super().__init__()
+        self.handler = handler
+        self.sent: list[tuple[requests.PreparedRequest, Any]] = []
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, timeout: Any = None, **_: Any
+    ) -> requests.Response:
+        self.sent.append((request, timeout))
+        status, payload = self.handler(request)
+        if isinstance(payload, Exception):
+            raise payload
+        response = requests.Response()
+        response.status_code = status
+        response._content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        response.request = request
+        response.url = request.url or ""
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def gateway(handler: Handler) -> tuple[VapiGateway, ScriptedTransport]:
+    transport = ScriptedTransport(handler)
+    session = requests.Session()
+    session.mount("https://", transport)
+    session.mount("http://", transport)
+    return (
+        VapiGateway(
+            "private-key",
+            api_url="https://api.vapi.ai",
+            server_url=SERVER_URL,
+            credential_id="cred-123",
+            connect_timeout_s=2,
+            read_timeout_s=9,
+            end_call_timeout_s=1.5,
+            model="gemini-3.5-flash",
+            session=session,
+        ),
+        transport,
+    )
+
+
+def answer(**fields: Any) -> dict[str, Any]:
+    return {"id": CALL_ID, "orgId": "org-1", "status": "queued", "monitor": {"controlUrl": CONTROL}, **fields}
+
+
+def routes(
+    create: tuple[int, Any], *, get: tuple[int, Any] = (404, {}), control: tuple[int, Any] = (200, {})
+) -> Handler:
+    def handle(request: requests.PreparedRequest) -> tuple[int, Any]:
+        if request.method == "POST" and request.url == "https://api.vapi.ai/call/web":
+            return create
+        if request.method == "GET" and request.url == f"https://api.vapi.ai/call/{CALL_ID}":
+            return get
+        if request.method == "POST" and request.url == CONTROL:
+            return control
+        return 599, {"unexpected": f"{request.method} {request.url}"}
+
+    return handle
+
+
+def calls_to(transport: ScriptedTransport) -> list[str]:
+    return [f"{r.method} {r.url}" for r, _ in transport.sent]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"webCallUrl": ROOM}, {"transport": {"provider": "daily", "callUrl": ROOM}}],
+    ids=["top", "transport"],
+)
+def test_create_web_call_posts_the_body_and_reads_the_room(fields: dict[str, Any]) -> None:
+    voice, transport = gateway(routes((201, answer(**fields))))
+    p = plan()
+    started = voice.create_web_call(p)
+    assert started == StartedCall(call_id=CALL_ID, web_call_url=ROOM)
+    [(request, timeout)] = transport.sent
+    assert request.headers["Authorization"] == "Bearer private-key"
+    assert timeout == (2, 9)
+    assert json.loads(request.body or b"") == build_web_call(
+        p, server_url=SERVER_URL, credential_id="cred-123", model_provider="google", model="gemini-3.5-flash"
+    )
+
+
+def test_a_call_without_a_room_is_ended_then_refused() -> None:
+    voice, transport = gateway(routes((201, answer())))
+    with pytest.raises(VoiceUnavailable, match="no web call URL"):
+        voice.create_web_call(plan())
+    assert calls_to(transport) == ["POST https://api.vapi.ai/call/web", f"POST {CONTROL}"]
+    control_request, timeout = transport.sent[1]
+    assert json.loads(control_request.body or b"") == {"type": "end-call"}
+    assert "Authorization" not in control_request.headers  # the private key never leaves for api.vapi.ai
+    assert timeout == (1.5, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "match"),
+    [
+        (500, {"message": "boom"}, "answered 500"),
+        (400, {"message": ["bad"]}, "answered 400"),
+        (201, b"<html>gateway</html>", "no JSON"),
+        (201, ["not", "a", "call"], "no call id"),
+        (201, {"webCallUrl": ROOM}, "no call id"),
+        (201, {}, "no call id"),
+    ],
+)
+def test_unusable_answers_are_voice_unavailable(status: int, payload: Any, match: str) -> None:
+    voice, transport = gateway(routes((status, payload)))
+    with pytest.raises(VoiceUnavailable, match=match):
+        voice.create_web_call(plan())
+    assert calls_to(transport) == ["POST https://api.vapi.ai/call/web"]  # no id: nothing to end
+
+
+def test_unreachable_vapi_is_voice_unavailable() -> None:
+    voice, _ = gateway(routes((0, requests.ConnectTimeout("slow"))))
+    with pytest.raises(VoiceUnavailable, match="unreachable: ConnectTimeout"):
+        voice.create_web_call(plan())
+
+
+def test_end_call_looks_up_the_control_url_when_it_was_not_seen() -> None:
+    voice, transport = gateway(routes((500, {}), get=(200, answer(status="in-progress"))))
+    assert voice.end_call(CALL_ID) is True
+    assert calls_to(transport) == [f"GET https://api.vapi.ai/call/{CALL_ID}", f"POST {CONTROL}"]
+    assert transport.sent[0][0].headers["Authorization"] == "Bearer private-key"
+    assert all(timeout == (1.5, 1.5) for _, timeout in transport.sent)
+
+
+@pytest.mark.parametrize(
+    ("get", "control"),
+    [
+        ((500, {}), (200, {})),  # GET /call fails
+        ((200, {"id": CALL_ID}), (200, {})),  # no monitor.controlUrl
+        ((200, answer(monitor={"controlUrl": "http://plain/control"})), (200, {})),  # not https
+        ((200, answer()), (500, {})),  # the control URL refuses
+        ((200, answer()), (0, requests.ReadTimeout("slow"))),
+        ((0, requests.ConnectionError("down")), (200, {})),
+    ],
+)
+def test_end_call_is_best_effort_and_never_raises(get: tuple[int, Any], control: tuple[int, Any]) -> None:
+    voice, _ = gateway(routes((500, {}), get=get, control=control))
+    assert voice.end_call(CALL_ID) is False
+
+
+def test_get_call_reads_an_ended_call_and_waits_for_a_live_one() -> None:
+    ended = answer(status="ended", endedReason="customer-ended-call", transcript="AI: hi")
+    voice, transport = gateway(routes((500, {}), get=(200, ended)))
+    record = voice.get_call(CALL_ID)
+    assert record is not None
+    assert record.ended_reason == "customer-ended-call"
+    assert transport.sent[0][1] == (2, 9)
+    live, _ = gateway(routes((500, {}), get=(200, answer(status="in-progress"))))
+    assert live.get_call(CALL_ID) is None
+
+
+@pytest.mark.parametrize(("status", "payload"), [(500, {}), (200, b"nope"), (200, [1, 2])])
+def test_get_call_failures_are_voice_unavailable(status: int, payload: Any) -> None:
+    voice, _ = gateway(routes((500, {}), get=(status, payload)))
+    with pytest.raises(VoiceUnavailable):
+        voice.get_call(CALL_ID)
+
+
+# --- the interviewer's settings ------------------------------------------------------------------
+
+
+def test_the_default_interviewer_model_is_current() -> None:
+    s = Settings(stage="local", aws_endpoint_url="http://127.0.0.1:5000")  # type: ignore[arg-type]
+    assert s.vapi_model == "gemini-3.5-flash"
+    assert s.vapi_model_provider == "google"
+
+
+@pytest.mark.parametrize(
+    "model", ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "gemini-1.5-pro", "gemini-1.0-pro"]
+)
+def test_a_deprecated_interviewer_model_is_refused(model: str) -> None:
+    with pytest.raises(ValidationError, match="deprecated"):
+        Settings(stage="local", aws_endpoint_url="http://127.0.0.1:5000", vapi_model=model)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("model", ["gemini-3.5-flash", "gemini-3.1-flash-lite", "gemini-3-flash-preview"])
+def test_a_current_interviewer_model_is_accepted(model: str) -> None:
+    s = Settings(stage="local", aws_endpoint_url="http://127.0.0.1:5000", vapi_model=model)  # type: ignore[arg-type]
+    assert s.vapi_model == model
+
+
+@pytest.mark.parametrize("mode", ["bearer", "hmac"])
+def test_a_deployed_stage_needs_the_vapi_credential_for_bearer_and_hmac(mode: str) -> None:
+    with pytest.raises(ValidationError, match="PREPKIT_VAPI_CREDENTIAL_ID"):
+        deployed_settings(vapi_webhook_auth=mode, vapi_credential_id=None)
+    with pytest.raises(ValidationError, match="PREPKIT_VAPI_CREDENTIAL_ID"):
+        deployed_settings(vapi_webhook_auth=mode, vapi_credential_id="")
+    assert (
+        deployed_settings(vapi_webhook_auth=mode, vapi_credential_id="cred-1").vapi_credential_id == "cred-1"
+    )
+
+
+def test_the_credential_is_not_needed_without_vapi_or_with_a_secret_header() -> None:
+    assert (
+        deployed_settings(vapi_webhook_auth="secret_header", vapi_credential_id=None).vapi_credential_id
+        is None
+    )
+    s = deployed_settings(vapi_api_key=None, vapi_webhook_secret=None, vapi_credential_id=None)
+    assert s.vapi_webhook_auth == "hmac"  # a function without the Vapi secret (e.g. setup) still starts
+    webhook_only = deployed_settings(vapi_api_key=None, vapi_credential_id=None)  # verifies, creates nothing
+    assert webhook_only.vapi_webhook_secret is not None
+
+
+def test_hmac_algorithm_and_encoding_reach_the_webhook_check() -> None:
+    s = deployed_settings(vapi_hmac_algorithm="sha512", vapi_hmac_encoding="base64", vapi_credential_id="c")
+    auth = vapi_auth(s)
+    assert (auth.algorithm, auth.encoding) == ("sha512", "base64")
 
 
 # --- parse_call --------------------------------------------------------------------------------
@@ -246,13 +580,13 @@ Delivery = tuple[str, bytes, dict[str, str]]
 AUTH = VapiAuth(mode="hmac", secret="simulator-secret", signature_prefix="sha256=")
 
 
-def simulator(**options: Any) -> tuple[SimulatedVoice, list[Delivery]]:
+def simulator(*, delay_s: float = 0, **options: Any) -> tuple[SimulatedVoice, list[Delivery]]:
     delivered: list[Delivery] = []
 
     def deliver(path: str, raw: bytes, headers: dict[str, str]) -> None:
         delivered.append((path, raw, headers))
 
-    return SimulatedVoice(AUTH, deliver, delay_s=0, **options), delivered
+    return SimulatedVoice(AUTH, deliver, delay_s=delay_s, **options), delivered
 
 
 def messages_of(delivered: list[Delivery]) -> list[dict[str, Any]]:
@@ -337,3 +671,35 @@ def test_each_call_gets_its_own_id() -> None:
     assert first.call_id != second.call_id
     assert voice.get_call(first.call_id) is not None
     assert voice.get_call(second.call_id) is not None
+
+
+def test_an_ended_simulated_call_posts_nothing_more() -> None:
+    voice, delivered = simulator(delay_s=5)
+    started = voice.create_web_call(plan())
+    assert voice.end_call(started.call_id) is True
+    voice.wait()
+    assert voice.end_requests == [started.call_id]
+    assert delivered == []
+    assert voice.get_call(started.call_id) is None
+
+
+def test_simulated_end_call_can_fail_and_knows_its_calls() -> None:
+    voice, _ = simulator(autoplay=False)
+    started = voice.create_web_call(plan())
+    assert voice.end_call("sim-unknown") is False
+    voice.fail_end_call = True
+    assert voice.end_call(started.call_id) is False
+    assert voice.end_requests == ["sim-unknown", started.call_id]
+
+
+def test_the_broken_script_ends_with_a_real_technical_reason() -> None:
+    voice, delivered = simulator(script="broken")
+    started = voice.create_web_call(plan())
+    voice.wait()
+    report = messages_of(delivered)[-1]
+    reason = report["endedReason"]
+    assert reason in schemas()["Call"]["properties"]["endedReason"]["enum"]
+    assert classify(reason) is EndClass.TECHNICAL
+    record = voice.get_call(started.call_id)
+    assert record is not None
+    assert record.ended_reason == reason

@@ -15,6 +15,7 @@ from prepkit.domain.insights import InsightsRepository
 from prepkit.domain.services import InterviewService
 from prepkit.domain.signatures import VapiAuth
 from prepkit.ports import (
+    AiUsageLog,
     FlowRepository,
     Metrics,
     PaymentsGateway,
@@ -45,6 +46,7 @@ class Container:
     report_writer: ReportWriter | None = None
     workflow: Workflow | None = None
     insights: InsightsRepository | None = None
+    ai_usage: AiUsageLog | None = None  # every LLM attempt's tokens, cost and outcome
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -112,6 +114,8 @@ def vapi_auth(s: Settings) -> VapiAuth:
         signature_prefix=s.vapi_signature_prefix,
         signed_payload=s.vapi_signed_payload,
         max_clock_skew_s=s.vapi_max_clock_skew_s,
+        algorithm=s.vapi_hmac_algorithm,
+        encoding=s.vapi_hmac_encoding,
     )
 
 
@@ -119,9 +123,9 @@ def http_deliver(base_url: str) -> Deliver:
     """Posts the simulators' webhooks to the running API (local stage)."""
 
     def deliver(path: str, body: bytes, headers: dict[str, str]) -> None:
-        import httpx
+        import requests
 
-        httpx.post(base_url.rstrip("/") + path, content=body, headers=headers, timeout=10).raise_for_status()
+        requests.post(base_url.rstrip("/") + path, data=body, headers=headers, timeout=10).raise_for_status()
 
     return deliver
 
@@ -132,6 +136,7 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
     from prepkit.adapters.postgres import PostgresSessionRepository, make_pool
     from prepkit.adapters.postgres_flow import PostgresFlowRepository
     from prepkit.adapters.postgres_insights import PostgresInsightsRepository
+    from prepkit.adapters.postgres_usage import PostgresAiUsageLog
     from prepkit.adapters.question_bank import QuestionBank
     from prepkit.adapters.workflow import StepFunctionsWorkflow
     from prepkit.domain.scoring import OfflineReportWriter
@@ -145,21 +150,13 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
 
     ai: QuestionGenerator | None = None
     report_writer: ReportWriter = OfflineReportWriter()
+    ai_usage = PostgresAiUsageLog(pool)
     if s.llm_configured and s.gemini_api_key is not None:
-        from prepkit.adapters.gemini import GeminiQuestionGenerator, GeminiReportWriter
+        from prepkit.adapters.gemini import GeminiQuestionGenerator, GeminiReportWriter, spec_from_settings
 
         key = s.gemini_api_key.get_secret_value()
-        ai = GeminiQuestionGenerator(
-            key, s.gemini_model, timeout_s=s.gemini_timeout_s, attempts=s.gemini_attempts
-        )
-        report_writer = GeminiReportWriter(
-            key,
-            s.gemini_report_model,
-            timeout_s=s.gemini_report_timeout_s,
-            attempts=s.gemini_attempts,
-            input_usd_per_mtok=s.gemini_input_usd_per_mtok,
-            output_usd_per_mtok=s.gemini_output_usd_per_mtok,
-        )
+        ai = GeminiQuestionGenerator(key, spec_from_settings(s, "questions"), usage=ai_usage)
+        report_writer = GeminiReportWriter(key, spec_from_settings(s, "report"), usage=ai_usage)
 
     payments: PaymentsGateway | None = None
     if s.payments_configured and s.razorpay_key_secret is not None:
@@ -184,9 +181,13 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
         voice = VapiGateway(
             s.vapi_api_key.get_secret_value(),
             api_url=s.vapi_api_url,
-            timeout_s=s.vapi_timeout_s,
+            connect_timeout_s=s.vapi_connect_timeout_s,
+            read_timeout_s=s.vapi_timeout_s,
+            end_call_timeout_s=s.vapi_end_call_timeout_s,
             server_url=s.public_base_url.rstrip("/") + "/webhooks/vapi",
             credential_id=s.vapi_credential_id,
+            model_provider=s.vapi_model_provider,
+            model=s.vapi_model,
         )
     elif s.stage.is_offline:
         from prepkit.adapters.call_simulator import SimulatedVoice
@@ -210,5 +211,6 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
         report_writer=report_writer,
         workflow=StepFunctionsWorkflow(aws.client("stepfunctions", s), s.pipeline_state_machine_arn),
         insights=PostgresInsightsRepository(pool),
+        ai_usage=ai_usage,
         extras={"pool": pool, "deliver": deliver},
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from prepkit.domain.models import (
     CallPlan,
@@ -29,9 +29,34 @@ from prepkit.domain.report import StoredReport
 
 
 class QuestionGenerator(Protocol):
-    """Writes `count` questions with rubric for a config. Raises QuestionGenerationFailed."""
+    """Writes `count` questions with rubric for a config. Raises QuestionGenerationFailed.
+    `seed` is the session id: it seeds the bank's choice and tags the AI usage recorded."""
 
     def generate(self, config: InterviewConfig, count: int, *, seed: str) -> GeneratedQuestions: ...
+
+
+AiPurpose = Literal["questions", "report"]
+AiOutcome = Literal["ok", "invalid", "blocked", "truncated", "error", "timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class AiUsage:
+    """One LLM attempt, successful or not: what it cost and how it ended."""
+
+    session_id: str
+    purpose: AiPurpose
+    model: str
+    outcome: AiOutcome
+    input_tokens: int
+    output_tokens: int  # what bills at the output rate: the answer plus thinking
+    thinking_tokens: int
+    cost_usd: float
+    duration_ms: int
+    detail: str | None = None  # the failure's reason (rate_limited, max_tokens, safety, ...)
+
+
+class AiUsageLog(Protocol):
+    def record(self, usage: AiUsage) -> None: ...
 
 
 class SessionRepository(Protocol):
@@ -136,12 +161,28 @@ class FlowTransaction(Protocol):
         """Upserts the payment, moving its status only upwards; returns the status it now has."""
         ...
 
-    def captured_payment(self, session_id: str) -> tuple[str, int] | None: ...
+    def claim_session(self, payment_id: str, session_id: str, *, payable: bool) -> bool:
+        """True when this captured payment is the one that pays the session: it already was, or no
+        payment does yet and the session is `payable`. False: an extra payment (to be refunded)."""
+        ...
+
+    def clear_payment_error(self, session_id: str) -> None:
+        """Removes a stale PAYMENT_FAILED error block (a later payment succeeded)."""
+        ...
+
+    def captured_payment(self, session_id: str) -> tuple[str, int] | None:
+        """The payment that paid the session and the amount of it not yet refunded."""
+        ...
+
     def get_refund(self, idempotency_key: str) -> RefundRow | None: ...
     def insert_refund(self, row: RefundRow, session_id: str, reason: str) -> None: ...
-    def update_refund(self, idempotency_key: str, refund_id: str, status: str) -> None: ...
+    def update_refund(self, idempotency_key: str, refund_id: str, status: str) -> bool:
+        """Records the provider's answer; True when this call first gave the row its refund id."""
+        ...
+
     def apply_refund_event(self, event: RefundEvent) -> str | None:
-        """Records the provider's refund state; returns the session id it belongs to, if known."""
+        """Records the provider's refund state; returns the session id it belongs to, if known.
+        A payment becomes refunded only when its processed refunds add up to the whole amount."""
         ...
 
     def latest_call(self, session_id: str) -> CallRow | None: ...
@@ -165,7 +206,14 @@ class PaymentsGateway(Protocol):
 
     key_id: str
 
-    def create_order(self, *, amount: int, currency: str, receipt: str, notes: dict[str, str]) -> str: ...
+    def create_order(self, *, amount: int, currency: str, receipt: str, notes: dict[str, str]) -> str:
+        """Creates an order asking for automatic capture; returns its id."""
+        ...
+
+    def fetch_payment(self, payment_id: str) -> PaymentEvent:
+        """The payment as Razorpay has it now (status, order id, amount, currency)."""
+        ...
+
     def refund(
         self, *, payment_id: str, amount: int, idempotency_key: str, notes: dict[str, str]
     ) -> tuple[str, str]:
@@ -176,17 +224,32 @@ class PaymentsGateway(Protocol):
 class VoiceGateway(Protocol):
     """Vapi (or the offline call simulator). Raises VoiceUnavailable when the provider fails."""
 
-    def create_web_call(self, plan: CallPlan) -> StartedCall: ...
+    def create_web_call(self, plan: CallPlan) -> StartedCall:
+        """A call the browser can join. A call the provider created but whose answer is unusable (no
+        room URL, malformed) is ended by the gateway before it raises VoiceUnavailable."""
+        ...
+
     def get_call(self, call_id: str) -> CallRecord | None:
         """The call once it has ended; None while it is still going."""
         ...
 
+    def end_call(self, call_id: str) -> bool:
+        """Ends a live call (one we created but could not use). Best effort, with a short timeout:
+        never raises; False when the call could not be ended (the caller logs and counts it)."""
+        ...
+
 
 class ReportWriter(Protocol):
-    """Writes the report from the transcript. Raises ReportTransient (retry) or ReportFailed."""
+    """Writes the report from the transcript. Raises ReportTransient (retry) or ReportFailed.
+    `session_id` tags the AI usage recorded for the attempt."""
 
     def write(
-        self, config: InterviewConfig, questions: tuple[Question, ...], messages: tuple[Utterance, ...]
+        self,
+        config: InterviewConfig,
+        questions: tuple[Question, ...],
+        messages: tuple[Utterance, ...],
+        *,
+        session_id: str,
     ) -> StoredReport: ...
 
 

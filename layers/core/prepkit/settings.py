@@ -7,6 +7,7 @@ shortcuts (the local token issuer, the dev token route, default secrets).
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
@@ -21,6 +22,8 @@ LOCAL_JWT_SECRET_DEFAULT = "local-dev-only-secret-change-me-0123456789"  # noqa:
 LOCAL_RAZORPAY_SECRET = "local-razorpay-key-secret"  # noqa: S105
 LOCAL_RAZORPAY_WEBHOOK_SECRET = "local-razorpay-webhook-secret"  # noqa: S105
 LOCAL_VAPI_WEBHOOK_SECRET = "local-vapi-webhook-secret"  # noqa: S105
+#: Gemini families Google has shut down or is shutting down (gemini-2.0-*: shut down; 2.5: late 2026)
+DEPRECATED_GEMINI = re.compile(r"^\s*(models/)?gemini-(1[.-]|2\.0|2\.5|pro$)", re.IGNORECASE)
 LOCAL_SECRETS = {
     "razorpay_key_secret": LOCAL_RAZORPAY_SECRET,
     "razorpay_webhook_secret": LOCAL_RAZORPAY_WEBHOOK_SECRET,
@@ -79,19 +82,46 @@ class Settings(BaseSettings):
     local_token_ttl_s: int = Field(default=3600, ge=60, le=86400)
 
     # --- HTTP -----------------------------------------------------------------------------------
+    # the JSON API's body cap; each webhook's own (larger) cap is in the route table (prepkit.routes)
+    # and is never below this one, so no setting lowers a webhook below what its vendor sends
     max_body_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
 
     # --- LLM (Gemini) ---------------------------------------------------------------------------
+    # One block per use: the questions (setup, API Lambda of 29 s) and the report (pipeline Lambda of
+    # 150 s). Prices are list USD per million tokens; thinking tokens bill at the output rate.
+    # Temperature unset = the family's default: nothing sent for Gemini 3.x (the model's 1.0, as Google's
+    # Gemini 3 prompting guide recommends). Each call has one deadline and no SDK retries.
     gemini_api_key: SecretStr | None = None
-    gemini_model: str = "gemini-3.5-flash"
-    gemini_timeout_s: float = Field(default=20.0, gt=0, le=120)
-    gemini_attempts: int = Field(default=2, ge=1, le=5)
+    gemini_questions_model: str = "gemini-3.5-flash"
+    gemini_questions_input_usd_per_mtok: float = Field(default=1.50, ge=0)
+    gemini_questions_output_usd_per_mtok: float = Field(default=9.00, ge=0)
+    gemini_questions_temperature: float | None = Field(default=None, ge=0, le=2)
+    gemini_questions_thinking_level: Literal["minimal", "low", "medium", "high"] | None = "low"
+    gemini_questions_max_output_tokens: int = Field(default=8192, ge=1024, le=65_536)
+    # a hanging Gemini must leave setup time for the question bank: bank questions within 15 s
+    # (and even a connect that hangs, then an answer that never comes, 2 x 12 s, fits the 29 s function)
+    gemini_questions_deadline_s: float = Field(default=10.0, gt=0, le=12)
 
     gemini_report_model: str = "gemini-3.5-flash"
-    gemini_report_timeout_s: float = Field(default=60.0, gt=0, le=300)
-    # USD per million tokens (thinking tokens bill at the output rate)
-    gemini_input_usd_per_mtok: float = Field(default=0.30, ge=0)
-    gemini_output_usd_per_mtok: float = Field(default=2.50, ge=0)
+    gemini_report_input_usd_per_mtok: float = Field(default=1.50, ge=0)
+    gemini_report_output_usd_per_mtok: float = Field(default=9.00, ge=0)
+    gemini_report_temperature: float | None = Field(default=None, ge=0, le=2)
+    gemini_report_thinking_level: Literal["minimal", "low", "medium", "high"] | None = "medium"
+    gemini_report_max_output_tokens: int = Field(default=16_384, ge=1024, le=65_536)
+    # one attempt per pipeline invocation (the state machine retries). The deadline bounds each phase of
+    # the request (connect, then the wait for the whole answer): 2 x 70 s still fits the 150 s function
+    gemini_report_deadline_s: float = Field(default=60.0, gt=0, le=70)
+
+    @model_validator(mode="after")
+    def _check_gemini(self) -> Settings:
+        for use in ("questions", "report"):
+            model = getattr(self, f"gemini_{use}_model")
+            if DEPRECATED_GEMINI.match(model):
+                raise ValueError(
+                    f"PREPKIT_GEMINI_{use.upper()}_MODEL={model} is a shut-down or retiring Gemini family "
+                    "(1.x, 2.0, 2.5): use gemini-3.5-flash or newer"
+                )
+        return self
 
     # --- payments (Razorpay) ---------------------------------------------------------------------
     razorpay_key_id: str = "rzp_test_local"
@@ -99,14 +129,19 @@ class Settings(BaseSettings):
     # the local and test stages fill in the simulators' secrets
     razorpay_key_secret: SecretStr | None = None
     razorpay_webhook_secret: SecretStr | None = None
-    razorpay_api_url: str = "https://api.razorpay.com/v1"
+    razorpay_api_url: str = "https://api.razorpay.com"  # the SDK's base_url (it adds /v1 itself)
     razorpay_connect_timeout_s: float = Field(default=3.0, gt=0, le=30)
     razorpay_read_timeout_s: float = Field(default=10.0, gt=0, le=60)
 
     # --- voice (Vapi) ----------------------------------------------------------------------------
     vapi_api_key: SecretStr | None = None
     vapi_api_url: str = "https://api.vapi.ai"
-    vapi_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    vapi_connect_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    vapi_timeout_s: float = Field(default=10.0, gt=0, le=60)  # read timeout of create/get call
+    vapi_end_call_timeout_s: float = Field(default=3.0, gt=0, le=10)  # ending an abandoned call
+    # the interviewer's LLM, as Vapi names it (OpenAPI `GoogleModel.model`); deprecated families refused
+    vapi_model_provider: str = "google"
+    vapi_model: str = "gemini-3.5-flash"
     # how Vapi authenticates to /webhooks/vapi: a static secret header, a bearer token, or HMAC
     vapi_webhook_auth: Literal["secret_header", "bearer", "hmac"] = "hmac"
     vapi_webhook_secret: SecretStr | None = None
@@ -116,7 +151,12 @@ class Settings(BaseSettings):
     vapi_signature_prefix: str = ""  # e.g. "sha256="
     vapi_signed_payload: Literal["timestamp.body", "body"] = "timestamp.body"
     vapi_max_clock_skew_s: int = Field(default=300, ge=10, le=3600)
-    vapi_credential_id: str | None = None  # the server credential configured in Vapi, if any
+    # HMAC credential options (Vapi's HMACAuthenticationPlan.algorithm / .signatureEncoding)
+    vapi_hmac_algorithm: Literal["sha256", "sha512", "sha1"] = "sha256"
+    vapi_hmac_encoding: Literal["hex", "base64"] = "hex"
+    # the server credential configured in Vapi (bearer or HMAC): required in a deployed function that
+    # creates calls, or Vapi would post that call's webhooks unauthenticated (and they would be refused)
+    vapi_credential_id: str | None = None
     # the public base URL Vapi posts webhooks to (deployed: the API URL; local: this server)
     public_base_url: str = "http://127.0.0.1:8000"
 
@@ -180,6 +220,14 @@ class Settings(BaseSettings):
                 value = getattr(self, name)
                 if value is not None and value.get_secret_value() in (default, ""):
                     raise ValueError(f"a deployed stage refuses the local or empty PREPKIT_{name.upper()}")
+            creates_calls = self.vapi_api_key is not None  # it builds assistants: server.credentialId
+            if creates_calls and self.vapi_webhook_auth in ("bearer", "hmac") and not self.vapi_credential_id:
+                raise ValueError(
+                    f"PREPKIT_VAPI_WEBHOOK_AUTH={self.vapi_webhook_auth} needs the Vapi credential's id "
+                    "(PREPKIT_VAPI_CREDENTIAL_ID, the Vapi secret's credentialId)"
+                )
+        if DEPRECATED_GEMINI.match(self.vapi_model):
+            raise ValueError(f"PREPKIT_VAPI_MODEL={self.vapi_model}: Gemini 1.x, 2.0 and 2.5 are deprecated")
         for route_class, spec in self.rate_limits.items():
             parse_limit(route_class, spec)
         return self

@@ -79,11 +79,15 @@ class SimulatedVoice:
         self.autoplay = autoplay  # False: calls stay "in progress" until the test posts the webhooks itself
         self.ended: dict[str, dict[str, Any]] = {}
         self.created: list[str] = []
+        self.end_requests: list[str] = []  # the calls end_call was asked to end, in order
+        self.fail_end_call = False  # True: end_call fails, as an unreachable control URL would
+        self._cancelled: dict[str, threading.Event] = {}
         self._threads: list[threading.Thread] = []
 
     def create_web_call(self, plan: CallPlan) -> StartedCall:
         call_id = f"sim-{secrets.token_hex(8)}"
         self.created.append(call_id)
+        self._cancelled[call_id] = threading.Event()
         if self.autoplay:
             thread = threading.Thread(
                 target=self._run, args=(call_id, plan, self.script), daemon=True, name=call_id
@@ -98,6 +102,16 @@ class SimulatedVoice:
         message = self.ended.get(call_id)
         return parse_call(call_id, message) if message is not None else None
 
+    def end_call(self, call_id: str) -> bool:
+        """Vapi's live call control ({"type": "end-call"}): the scripted call stops where it is and posts
+        nothing more. Never raises."""
+        self.end_requests.append(call_id)
+        cancelled = self._cancelled.get(call_id)
+        if self.fail_end_call or cancelled is None:
+            return False
+        cancelled.set()
+        return True
+
     def wait(self, timeout_s: float = 10) -> None:
         for thread in list(self._threads):
             thread.join(timeout_s)
@@ -111,7 +125,9 @@ class SimulatedVoice:
             log.exception("simulated webhook delivery failed")
 
     def _run(self, call_id: str, plan: CallPlan, script: Script) -> None:
-        time.sleep(self.delay_s)
+        cancelled = self._cancelled[call_id]
+        if cancelled.wait(self.delay_s):
+            return
         call = {"id": call_id, "assistantOverrides": {"metadata": {"sessionId": plan.session_id}}}
         self._post({"message": {"type": "status-update", "status": "in-progress", "call": call}})
         messages = script_messages(plan, script)
@@ -121,7 +137,8 @@ class SimulatedVoice:
             "good": "assistant-ended-call",
             "weak": "customer-ended-call",
             "silent": "silence-timed-out",
-            "broken": "pipeline-error-openai-llm-failed",
+            # a value of Vapi's endedReason enum (OpenAPI Call.endedReason): the LLM failed mid-call
+            "broken": "call.in-progress.error-providerfault-google-llm-failed",
         }[script]
         transcript = "\n".join(f"{'AI' if m['role'] == 'bot' else 'User'}: {m['message']}" for m in messages)
         report = {
@@ -141,6 +158,8 @@ class SimulatedVoice:
             "analysis": {"summary": f"Simulated {script} candidate."},
             "timestamp": int(time.time() * 1000),
         }
+        if cancelled.is_set():
+            return
         self.ended[call_id] = {**report, "status": "ended"}
         self._post(
             {

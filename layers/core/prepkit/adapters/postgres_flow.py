@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from prepkit.adapters.postgres import question_from_row
+from prepkit.adapters.storable import clean_text, jsonb_safe
 from prepkit.domain.models import (
     CallRecord,
     InterviewConfig,
@@ -123,15 +124,17 @@ class PostgresFlowTransaction:
         )
 
     def record_event(self, provider: str, event_id: str, event_type: str, raw_body: str) -> bool:
+        """The raw body is kept as received (text cannot hold a NUL byte, and only that is dropped); the
+        jsonb copy is cleaned of what jsonb refuses (NUL, lone surrogates, NaN, Infinity)."""
         try:
-            payload = json.loads(raw_body)
-        except ValueError:
-            payload = {"unparsed": True}
+            payload = json.dumps(jsonb_safe(json.loads(raw_body)), ensure_ascii=False)
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to (de)serialise
+            payload = '{"unparsed": true}'
         return (
             self._exec(
                 "INSERT INTO provider_events (provider, event_id, event_type, payload, raw_body)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (provider, event_id, event_type[:100], Jsonb(payload), raw_body.replace("\x00", "")),
+                " VALUES (%s, %s, %s, %s::jsonb, %s) ON CONFLICT DO NOTHING",
+                (provider, clean_text(event_id), clean_text(event_type)[:100], payload, clean_text(raw_body)),
             )
             == 1
         )
@@ -200,20 +203,56 @@ class PostgresFlowTransaction:
                 (event.status.value, event.method, event.status is PaymentStatus.CAPTURED, event.payment_id),
             )
             now = event.status
-        if now is PaymentStatus.CAPTURED:
+        if now in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
             self._exec(
                 "UPDATE payment_orders SET status = 'paid', updated_at = now() WHERE order_id = %s",
                 (event.order_id,),
             )
         return now
 
-    def captured_payment(self, session_id: str) -> tuple[str, int] | None:
-        row = self._one(
-            "SELECT payment_id, amount_paise FROM payments WHERE session_id = %s AND status IN ('captured', 'refunded')"
-            " ORDER BY captured_at NULLS LAST LIMIT 1",
+    def claim_session(self, payment_id: str, session_id: str, *, payable: bool) -> bool:
+        paying = self._one(
+            "SELECT payment_id FROM payments WHERE session_id = %s AND pays_session", (session_id,)
+        )
+        if paying is not None:
+            return bool(paying["payment_id"] == payment_id)
+        if not payable:
+            return False
+        # the session row is locked by the caller; the partial unique index backs "one per session"
+        return (
+            self._exec(
+                "UPDATE payments SET pays_session = true, updated_at = now()"
+                " WHERE payment_id = %s AND session_id = %s AND status = 'captured'",
+                (payment_id, session_id),
+            )
+            == 1
+        )
+
+    def clear_payment_error(self, session_id: str) -> None:
+        self._exec(
+            "UPDATE interview_sessions SET error_code = NULL, error_message = NULL, error_recoverable = NULL,"
+            " updated_at = now() WHERE id = %s AND error_code = 'PAYMENT_FAILED'",
             (session_id,),
         )
-        return (row["payment_id"], row["amount_paise"]) if row else None
+
+    def captured_payment(self, session_id: str) -> tuple[str, int] | None:
+        row = self._one(
+            "SELECT payment_id, amount_paise - amount_refunded AS left_to_refund FROM payments"
+            " WHERE session_id = %s AND pays_session",
+            (session_id,),
+        )
+        return (row["payment_id"], row["left_to_refund"]) if row else None
+
+    def _add_up_refunds(self, payment_id: str) -> None:
+        """amount_refunded = the processed refunds of the payment; refunded once they cover it all."""
+        self._exec(
+            "UPDATE payments p SET amount_refunded = r.total, updated_at = now(),"
+            " status = CASE WHEN r.total >= p.amount_paise THEN 'refunded' ELSE p.status END"
+            " FROM (SELECT coalesce(sum(amount_paise), 0) AS total FROM refunds"
+            "       WHERE payment_id = %s AND status = 'processed') AS r"
+            " WHERE p.payment_id = %s AND p.amount_refunded IS DISTINCT FROM r.total",
+            (payment_id, payment_id),
+        )
 
     # -- refunds ---------------------------------------------------------------------------------
     def get_refund(self, idempotency_key: str) -> RefundRow | None:
@@ -233,19 +272,25 @@ class PostgresFlowTransaction:
             " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             (row.idempotency_key, session_id, row.payment_id, row.refund_id, row.amount, row.status, reason),
         )
+        if row.status == "processed":
+            self._add_up_refunds(row.payment_id)
 
-    def update_refund(self, idempotency_key: str, refund_id: str, status: str) -> None:
+    def update_refund(self, idempotency_key: str, refund_id: str, status: str) -> bool:
         current = self._one(
-            "SELECT status FROM refunds WHERE idempotency_key = %s FOR UPDATE", (idempotency_key,)
+            "SELECT status, refund_id, payment_id FROM refunds WHERE idempotency_key = %s FOR UPDATE",
+            (idempotency_key,),
         )
         if current is None:
-            return
+            return False
         keep = _REFUND_RANK[current["status"]] >= _REFUND_RANK[status]
         self._exec(
             "UPDATE refunds SET refund_id = coalesce(refund_id, %s), status = %s, updated_at = now()"
             " WHERE idempotency_key = %s",
             (refund_id, current["status"] if keep else status, idempotency_key),
         )
+        if not keep and status == "processed":
+            self._add_up_refunds(current["payment_id"])
+        return current["refund_id"] is None
 
     def apply_refund_event(self, event: RefundEvent) -> str | None:
         row = self._one(
@@ -274,11 +319,6 @@ class PostgresFlowTransaction:
         else:
             self.update_refund(row["idempotency_key"], event.refund_id, event.status)
             session_id = row["session_id"]
-        if event.status == "processed":
-            self._exec(
-                "UPDATE payments SET status = 'refunded', updated_at = now() WHERE payment_id = %s",
-                (event.payment_id,),
-            )
         return session_id
 
     # -- calls -----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """InsightsRepository on PostgreSQL: one query for a user's score history, one round of aggregates for
-the operators (indexes: sessions by user+status, reports by session+score, payments by user+status)."""
+the operators (indexes: sessions by user+status, reports by session+score, payments by user+status).
+AI cost comes from ai_usage: every LLM attempt, not only the reports stored."""
 
 from __future__ import annotations
 
@@ -39,19 +40,24 @@ class PostgresInsightsRepository:
                 " FROM payments"
             ).fetchone()
             reports = conn.execute(
-                "SELECT count(*), count(*) FILTER (WHERE source = 'fallback'), coalesce(sum(cost_usd), 0)"
-                " FROM reports"
+                "SELECT count(*), count(*) FILTER (WHERE source = 'fallback') FROM reports"
+            ).fetchone()
+            ai = conn.execute(  # every attempt, not only the reports stored
+                "SELECT coalesce(sum(cost_usd), 0), coalesce(sum(cost_usd) FILTER (WHERE purpose = 'report'), 0)"
+                " FROM ai_usage"
             ).fetchone()
             calls = conn.execute(
                 "SELECT count(*) FILTER (WHERE cost_usd IS NOT NULL), coalesce(sum(cost_usd), 0) FROM calls"
             ).fetchone()
         assert sessions is not None and money is not None and reports is not None and calls is not None
+        assert ai is not None
         return PlatformCounts(
             sessions_by_status={str(status): int(n) for status, n in status_rows},
             ever_paid=int(sessions[2]),
             captured_paise=int(money[0]),
             refunded_paise=int(money[1]),
-            report_cost_usd=float(reports[2]),
+            ai_cost_usd=float(ai[0]),
+            report_cost_usd=float(ai[1]),
             reports=int(reports[0]),
             fallback_reports=int(reports[1]),
             voice_cost_usd=float(calls[1]),

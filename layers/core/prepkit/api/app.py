@@ -60,5 +60,5 @@ def create_app(container: Container, *, function: str | None = None) -> FastAPI:
         app.include_router(_only(router, wanted))
 
     errors.install(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, json_max_body_bytes=settings.max_body_bytes)
     return app

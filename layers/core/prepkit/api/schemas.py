@@ -174,7 +174,12 @@ class VerifyIn(BaseModel):
 
 class VerifyOut(Camel):
     session_id: str
-    status: str
+    status: str = Field(description="the session's: paid once the payment is captured", examples=["paid"])
+    payment_status: str = Field(
+        description="the payment's, as Razorpay has it: captured pays the session; authorized is"
+        " recorded and pays it when Razorpay captures it (by webhook: poll the session); failed",
+        examples=["captured"],
+    )
 
 
 class StartOut(Camel):
@@ -270,7 +275,11 @@ class AdminMetricsOut(Camel):
     completion_rate: float | None = Field(description="completed / sessions ever paid")
     revenue_paise: int = Field(description="captured minus refunded")
     refunded_paise: int
-    ai_cost_per_report_usd: float | None
+    ai_cost_per_report_usd: float | None = Field(description="every report attempt / reports written")
+    ai_cost_usd: float = Field(
+        description="every recorded Gemini attempt: questions and reports, failed ones too"
+    )
+    ai_cost_per_interview_usd: float | None = Field(description="all AI spend / interviews paid for")
     voice_cost_per_call_usd: float | None
     question_fallback_rate: float | None
     report_fallback_rate: float | None

@@ -60,11 +60,13 @@ class DomainError(Exception):
 class ValidationFailed(DomainError):
     code = "VALIDATION_ERROR"
     user_message = "Some of the information sent is missing or invalid."
+    recoverable = True
 
 
 class Unauthorized(DomainError):
     code = "UNAUTHORIZED"
     user_message = "Please sign in again."
+    recoverable = True
 
 
 class Forbidden(DomainError):
@@ -88,6 +90,7 @@ class InvalidState(DomainError):
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
     user_message = "Too many requests. Please wait a little and try again."
+    recoverable = True
 
     def __init__(self, message: str, *, retry_after_s: int):
         super().__init__(message, details={"retryAfterSeconds": retry_after_s})
@@ -133,11 +136,13 @@ class WebhookUnauthorized(DomainError):
 class PipelineUnavailable(DomainError):
     code = "PIPELINE_UNAVAILABLE"
     user_message = "We could not start your interview pipeline yet. Please try again shortly."
+    recoverable = True
 
 
 class VoiceUnavailable(DomainError):
     code = "CALL_FAILED"
     user_message = "We could not start the interview call. Please try again."
+    recoverable = True
 
 
 class ReportNotReady(DomainError):
@@ -151,7 +156,8 @@ class ReportNotReady(DomainError):
 
 
 class ReportTransient(Exception):
-    """The report writer failed in a way worth retrying (rate limit, 5xx, timeout, malformed output).
+    """The report writer failed in a way worth retrying (rate limit, 5xx, timeout, transport, an answer that
+    does not parse; not a blocked or truncated one).
     Step Functions matches this class name in GenerateReport's Retry."""
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from prepkit.domain.end_reasons import EndClass
+from prepkit.domain.end_reasons import classify as classify_end
 from prepkit.domain.errors import (
     InvalidSignature,
     InvalidState,
@@ -57,9 +59,6 @@ log = logging.getLogger(__name__)
 S = SessionStatus
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
-#: Vapi ended reasons that mean the call broke, not that the candidate was done
-TECHNICAL_END = ("pipeline-error", "assistant-error", "customer-did-not-give-microphone-permission",
-                 "phone-call-provider", "vonage", "twilio", "worker-shutdown", "reconcile-failed", "unknown-error")  # fmt: skip
 MIN_CANDIDATE_WORDS = 25
 
 
@@ -72,6 +71,14 @@ class FlowPolicy:
     min_assessable_call_s: int
     max_retakes: int
     call_end_timeout_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    session_id: str
+    status: SessionStatus  # the session's
+    payment_status: PaymentStatus  # the payment's: authorized means paid once Razorpay captures it
+    extra: bool = False  # a second captured payment for a session already paid: refunded
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +128,11 @@ class InterviewFlow:
                 tx.insert_order(order, user_id)
         return OrderInfo(order.order_id, order.amount, order.currency, self._payments.key_id, session_id)
 
-    def verify_payment(self, user_id: str, order_id: str, payment_id: str, signature: str) -> tuple[str, S]:
-        """Checkout's success callback. The signature is checked against the order stored for the caller."""
+    def verify_payment(self, user_id: str, order_id: str, payment_id: str, signature: str) -> PaymentOutcome:
+        """Checkout's success callback. The signature, checked against the order stored for the caller,
+        proves the payment was authorized, no more; what Razorpay's API says the payment is now decides
+        the rest, exactly as the same state would by webhook: captured pays the session, authorized is
+        recorded (the payment.captured / order.paid webhook completes it), failed fails the attempt."""
         with self._repo.transaction() as tx:
             found = tx.get_order(order_id)
             if found is None or found[1] != user_id or not _PROVIDER_ID.match(payment_id):
@@ -133,18 +143,28 @@ class InterviewFlow:
             ):
                 self._metrics.count("PaymentSignatureInvalid", source="verify")
                 raise InvalidSignature("signature does not match the stored order")
-            event = PaymentEvent(
-                payment_id, order.order_id, PaymentStatus.CAPTURED, order.amount, order.currency
-            )
-            status = self._captured(tx, event, order, user_id)
-        try:
-            self.ensure_pipeline(order.session_id)
-        except PipelineUnavailable:
-            pass  # paid all the same: the webhook, a repeat of verify or /start start it again
-        return order.session_id, status
+        payment = self._payments.fetch_payment(payment_id)  # PaymentFailed: 502, try again
+        if payment.payment_id != payment_id or not self._matches(payment, order, source="verify"):
+            raise InvalidSignature("the payment does not match the stored order")
+        if payment.status is PaymentStatus.CREATED:  # not authorized yet: nothing to record
+            with self._repo.transaction() as tx:
+                s = _existing(tx, order.session_id)
+            return PaymentOutcome(order.session_id, s.status, payment.status)
+        with self._repo.transaction() as tx:
+            outcome = self._apply_payment(tx, payment, order, user_id)
+        if outcome.extra:
+            outcome = replace(outcome, payment_status=self._refund_extra(payment, order.session_id))
+        if outcome.status is S.PAID:
+            try:
+                self.ensure_pipeline(order.session_id)
+            except PipelineUnavailable:
+                pass  # paid all the same: the webhook, a repeat of verify or /start start it again
+        return outcome
 
     def razorpay_webhook(self, raw_body: bytes, signature: str | None, event_id: str | None) -> str:
-        """Returns what happened (for the log). Raises InvalidSignature for a bad or missing signature."""
+        """Returns what happened (for the log). Raises InvalidSignature for a bad or missing signature.
+        Deliveries are at least once and in any order: every payment event is applied again on a
+        duplicate (states only move up), so a failed follow-up (pipeline start, refund) is retried."""
         if not razorpay_webhook_valid(self._policy.webhook_secret, raw_body, signature):
             self._metrics.count("WebhookSignatureInvalid", provider="razorpay")
             raise WebhookUnauthorized("bad webhook signature")
@@ -154,9 +174,9 @@ class InterviewFlow:
         event_type = str(body.get("event", ""))
         raw_payload = body.get("payload")
         payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
-        session_to_start: str | None = None
         with self._repo.transaction() as tx:
             fresh = tx.record_event("razorpay", event_id, event_type, raw_body.decode("utf-8", "replace"))
+            seen = "applied" if fresh else "duplicate"
             if event_type.startswith("refund."):
                 refund = _refund_event(payload)
                 if fresh and refund is not None:
@@ -164,7 +184,7 @@ class InterviewFlow:
                     if refund.status == "failed":  # the money did not go back: a person must look
                         log.error("refund %s failed for session %s", refund.refund_id, session_id)
                         self._metrics.count("RefundFailed")
-                return f"{event_type} {'applied' if fresh else 'duplicate'}"
+                return f"{event_type} {seen}" if refund is not None else f"{event_type} ignored"
             payment = _payment_event(event_type, payload)
             if payment is None:
                 return f"{event_type} ignored"
@@ -172,44 +192,83 @@ class InterviewFlow:
             if found is None:
                 return f"{event_type} for an unknown order ignored"
             order, user_id = found
-            if payment.status is PaymentStatus.CAPTURED:
-                session_to_start = order.session_id
-            if fresh:
-                if payment.amount != order.amount or payment.currency != order.currency:
-                    log.error("payment %s amount differs from order %s", payment.payment_id, order.order_id)
-                    self._metrics.count("PaymentAmountMismatch")
-                    return f"{event_type} amount mismatch"
-                if payment.status is PaymentStatus.CAPTURED:
-                    self._captured(tx, payment, order, user_id)
-                else:
-                    s = tx.lock_session(order.session_id)
-                    now = tx.apply_payment(payment, order.session_id, user_id)
-                    failed_now = payment.status is PaymentStatus.FAILED and now is PaymentStatus.FAILED
-                    if failed_now and s is not None and s.status is S.PENDING_PAYMENT:
-                        check_transition(s.status, S.PAYMENT_FAILED)
-                        tx.set_status(
-                            s.id,
-                            S.PAYMENT_FAILED,
-                            error=SessionError(
-                                "PAYMENT_FAILED",
-                                payment.error_description
-                                or "Your payment did not go through. Please try again.",
-                                True,
-                            ),
-                        )
-        if session_to_start is not None:
-            self.ensure_pipeline(session_to_start)  # also on a duplicate: a failed start is retried
-        return f"{event_type} {'applied' if fresh else 'duplicate'}"
+            if not self._matches(payment, order, source="webhook", count=fresh):
+                return f"{event_type} amount mismatch"
+            outcome = self._apply_payment(tx, payment, order, user_id)  # also on a duplicate: idempotent
+        if outcome.extra:  # after the commit: never hold the session's lock over a call to Razorpay
+            outcome = replace(outcome, payment_status=self._refund_extra(payment, order.session_id))
+        if outcome.payment_status is PaymentStatus.CAPTURED and not outcome.extra:
+            self.ensure_pipeline(order.session_id)  # also on a duplicate: a failed start is retried
+        return f"{event_type} {seen}" + (" (extra payment refunded)" if outcome.extra else "")
 
-    def _captured(self, tx: FlowTransaction, event: PaymentEvent, order: Order, user_id: str) -> S:
+    def _matches(self, payment: PaymentEvent, order: Order, *, source: str, count: bool = True) -> bool:
+        """A payment pays only its own order, in full: anything else is refused, logged and counted."""
+        mine = (order.order_id, order.amount, order.currency)
+        if (payment.order_id, payment.amount, payment.currency) == mine:
+            return True
+        log.error(
+            "%s: payment %s (%s %s %s) does not match order %s (%s %s)", source, payment.payment_id,
+            payment.order_id, payment.amount, payment.currency, order.order_id, order.amount, order.currency,
+        )  # fmt: skip
+        if count:  # no dimension: the alarm reads the metric as it is counted
+            self._metrics.count("PaymentMismatch")
+        return False
+
+    def _apply_payment(
+        self, tx: FlowTransaction, payment: PaymentEvent, order: Order, user_id: str
+    ) -> PaymentOutcome:
+        """One payment state, from verify or a webhook, applied under the session's row lock. Only a
+        captured payment pays, and only one payment pays a session: another captured one is an extra
+        (the caller refunds it with _refund_extra, after the transaction)."""
         s = tx.lock_session(order.session_id)  # serialises verify and webhooks of one session
         assert s is not None
-        tx.apply_payment(event, order.session_id, user_id)
-        if s.status in (S.PENDING_PAYMENT, S.PAYMENT_FAILED) and check_transition(s.status, S.PAID):
-            tx.set_status(s.id, S.PAID, stamp="paid_at")
-            self._metrics.count("PaymentCaptured")
-            return S.PAID
-        return s.status
+        now = tx.apply_payment(payment, order.session_id, user_id)  # states only move up
+        status, extra = s.status, False
+        if now is PaymentStatus.CAPTURED:
+            payable = s.status in (S.PENDING_PAYMENT, S.PAYMENT_FAILED)
+            if not tx.claim_session(payment.payment_id, s.id, payable=payable):
+                extra = True
+            elif payable and check_transition(s.status, S.PAID):
+                tx.set_status(s.id, S.PAID, stamp="paid_at")
+                tx.clear_payment_error(s.id)  # a failed attempt before this one leaves no error
+                self._metrics.count("PaymentCaptured")
+                status = S.PAID
+        elif now is PaymentStatus.FAILED and s.status is S.PENDING_PAYMENT:
+            check_transition(s.status, S.PAYMENT_FAILED)
+            tx.set_status(
+                s.id,
+                S.PAYMENT_FAILED,
+                error=SessionError(
+                    "PAYMENT_FAILED",
+                    payment.error_description or "Your payment did not go through. Please try again.",
+                    True,
+                ),
+            )
+            status = S.PAYMENT_FAILED
+        return PaymentOutcome(order.session_id, status, now, extra)
+
+    def _refund_extra(self, payment: PaymentEvent, session_id: str) -> PaymentStatus:
+        """A second captured payment for a session already paid (a late authorization after a retry, two
+        tabs): refunded once, with its own idempotency key; the session itself does not change."""
+        key = f"refund-extra-{payment.payment_id}"
+        with self._repo.transaction() as tx:
+            row = tx.get_refund(key)
+            if row is None:
+                row = RefundRow(key, payment.payment_id, None, payment.amount, "requested")
+                tx.insert_refund(row, session_id, "extra payment: the session was already paid")
+        refund_status = row.status
+        if row.refund_id is None:  # PaymentFailed propagates: Razorpay redelivers and this runs again
+            refund_id, refund_status = self._payments.refund(
+                payment_id=payment.payment_id,
+                amount=row.amount,
+                idempotency_key=key,
+                notes={"sessionId": session_id, "reason": "extra payment"},
+            )
+            with self._repo.transaction() as tx:
+                if tx.update_refund(key, refund_id, refund_status):
+                    log.warning("extra payment %s on session %s refunded", payment.payment_id, session_id)
+                    self._metrics.count("ExtraPaymentRefunded")
+        return PaymentStatus.REFUNDED if refund_status == "processed" else PaymentStatus.CAPTURED
 
     def ensure_pipeline(self, session_id: str) -> None:
         """Starts the session's pipeline once it is paid. Safe to repeat: the execution name is the
@@ -251,28 +310,50 @@ class InterviewFlow:
         if s.status is S.PAID and not s.pipeline_started:
             self.ensure_pipeline(session_id)  # PipelineUnavailable (503) if it still cannot start
         token: str | None = None
-        with self._repo.transaction() as tx:
-            s = _owned(tx, user_id, session_id)  # locked for the whole call creation: one call per attempt
-            if s.status is S.IN_CALL:
-                call = tx.latest_call(session_id)
-                if call is not None and call.status != "ended" and call.web_call_url:
-                    return StartedCall(call.call_id, call.web_call_url)
-                raise InvalidState("this interview's call has ended")
-            if s.status is not S.PAID:
-                raise InvalidState(f"session is {s.status.value}: it cannot start a call")
-            config, questions = tx.session_config(session_id)
-            plan = CallPlan(session_id, config, questions, max_duration_s=config.duration * 60)
-            started = self._voice.create_web_call(plan)
-            tx.insert_call(session_id, s.retakes_used + 1, started)
-            check_transition(s.status, S.IN_CALL)
-            tx.set_status(session_id, S.IN_CALL, stamp="started_at")
-            if s.pipeline_step == "await_candidate" and s.pipeline_token:
-                token = s.pipeline_token
-                tx.set_pipeline_token(session_id, None, None)
+        created: StartedCall | None = None  # a call Vapi runs (and bills) from here on
+        try:
+            with self._repo.transaction() as tx:
+                # locked for the whole call creation: one call per attempt
+                s = _owned(tx, user_id, session_id)
+                if s.status is S.IN_CALL:
+                    call = tx.latest_call(session_id)
+                    if call is not None and call.status != "ended" and call.web_call_url:
+                        return StartedCall(call.call_id, call.web_call_url)
+                    raise InvalidState("this interview's call has ended")
+                if s.status is not S.PAID:
+                    raise InvalidState(f"session is {s.status.value}: it cannot start a call")
+                config, questions = tx.session_config(session_id)
+                plan = CallPlan(session_id, config, questions, max_duration_s=config.duration * 60)
+                created = self._voice.create_web_call(plan)
+                tx.insert_call(session_id, s.retakes_used + 1, created)
+                check_transition(s.status, S.IN_CALL)
+                tx.set_status(session_id, S.IN_CALL, stamp="started_at")
+                if s.pipeline_step == "await_candidate" and s.pipeline_token:
+                    token = s.pipeline_token
+                    tx.set_pipeline_token(session_id, None, None)
+        except Exception:
+            if created is not None:  # created but not stored (the transaction rolled back): never orphan it
+                self._abandon_call(created.call_id, session_id)
+            raise
+        assert created is not None  # the transaction either returned, raised, or stored the call
         if token is not None:
-            self._resume(token, {"callId": started.call_id})
+            self._resume(token, {"callId": created.call_id})
         self._metrics.count("CallStarted")
-        return started
+        return created
+
+    def _abandon_call(self, call_id: str, session_id: str) -> None:
+        """A call the provider created but we could not hand out: end it, so it neither runs nor bills."""
+        self._metrics.count("CallAbandoned")
+        try:
+            ended = self._voice.end_call(call_id)
+        except Exception:  # best effort: the error being raised by start_call is the one that matters
+            log.exception("ending call %s raised", call_id)
+            ended = False
+        if ended:
+            log.warning("call %s of session %s was not stored: ended it", call_id, session_id)
+            return
+        log.error("call %s of session %s was not stored and could not be ended", call_id, session_id)
+        self._metrics.count("CallEndFailed")
 
     def call_status(self, call_id: str, status: str) -> str:
         if status in ("in-progress", "ringing", "queued"):
@@ -406,7 +487,7 @@ class InterviewFlow:
         inputs = self._report_inputs(session_id)
         if isinstance(inputs, str):
             return inputs
-        return self._store_report(session_id, self._reports.write(*inputs))
+        return self._store_report(session_id, self._reports.write(*inputs, session_id=session_id))
 
     def task_fallback_report(self, session_id: str) -> str:
         inputs = self._report_inputs(session_id)
@@ -488,13 +569,16 @@ class InterviewFlow:
                 return "already refunded"
             row = tx.get_refund(key)
             if row is None:
-                captured = tx.captured_payment(session_id)
+                captured = tx.captured_payment(session_id)  # the payment that paid it, never an extra
                 if captured is None:
                     log.error("no captured payment to refund for %s", session_id)
                     return "nothing to refund"
                 row = RefundRow(key, captured[0], None, captured[1], "requested")
-                tx.insert_refund(row, session_id, reason)
-        if row.refund_id is None:
+                if row.amount > 0:  # else refunded already (outside the pipeline): nothing to send
+                    tx.insert_refund(row, session_id, reason)
+        if row.amount <= 0:
+            refund_id, status = "", "processed"
+        elif row.refund_id is None:
             refund_id, status = self._payments.refund(
                 payment_id=row.payment_id,
                 amount=row.amount,
@@ -543,9 +627,9 @@ def _existing(tx: FlowTransaction, session_id: str) -> SessionState:
 def _unassessable(call: Any, min_seconds: int) -> str | None:
     if call is None:
         return "no call"
-    reason = call.ended_reason or ""
-    if any(reason.startswith(t) for t in TECHNICAL_END):
-        return f"technical: {reason}"
+    reason = call.ended_reason
+    if classify_end(reason) is EndClass.TECHNICAL:  # a fault, reconcile-failed, or a reason we do not know
+        return f"technical: {reason or 'no end reason'}"
     if call.duration_s is not None and call.duration_s < min_seconds:
         return f"too short: {round(call.duration_s)} s"
     words = sum(len(u.text.split()) for u in call.messages if u.role == "user")
@@ -578,17 +662,41 @@ _PAYMENT_EVENTS = {
 }
 
 
+_STATES = {state.value: state for state in PaymentStatus}
+
+
 def _payment_event(event_type: str, payload: dict[str, Any]) -> PaymentEvent | None:
     status = _PAYMENT_EVENTS.get(event_type)
     p = _entity(payload, "payment")
     if status is None or p is None:
         return None
+    return payment_from_entity(p, event_status=status)
+
+
+def payment_from_entity(p: dict[str, Any], *, event_status: PaymentStatus | None = None) -> PaymentEvent:
+    """A Razorpay payment entity (a webhook's payload.payment.entity, or the Payments API's answer) as a
+    PaymentEvent. A webhook's status is its event's, raised to captured when the entity's status says
+    captured (the SDK's payment.authorized mock carries a captured payment); the `captured` flag alone
+    is not trusted (the docs' card payment.authorized sample says status authorized, captured true).
+    The API's status is the entity's own. Raises ValidationFailed for an incomplete entity."""
+    stated = _STATES.get(str(p.get("status")))
+    if event_status is None:
+        if stated is None:
+            raise ValidationFailed(f"unknown payment status {str(p.get('status'))[:40]!r}")
+        status = stated
+    elif event_status.rank < PaymentStatus.CAPTURED.rank and stated is PaymentStatus.CAPTURED:
+        status = PaymentStatus.CAPTURED  # the entity's status, not its `captured` flag (see below)
+    else:
+        status = event_status
     try:
+        amount = p["amount"]
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError("amount")
         return PaymentEvent(
             payment_id=str(p["id"]),
-            order_id=str(p["order_id"]),
+            order_id=str(p.get("order_id") or ""),
             status=status,
-            amount=int(p["amount"]),
+            amount=amount,
             currency=str(p.get("currency", "INR")),
             method=str(p["method"]) if p.get("method") else None,
             error_code=str(p["error_code"]) if p.get("error_code") else None,

@@ -29,7 +29,8 @@ class PlatformCounts:
     ever_paid: int
     captured_paise: int
     refunded_paise: int
-    report_cost_usd: float
+    ai_cost_usd: float  # every recorded LLM attempt: questions and reports, successful or not
+    report_cost_usd: float  # every report attempt, retried and failed ones included
     reports: int
     fallback_reports: int
     voice_cost_usd: float
@@ -99,6 +100,8 @@ class AdminMetrics:
     revenue_paise: int
     refunded_paise: int
     ai_cost_per_report_usd: float | None
+    ai_cost_usd: float
+    ai_cost_per_interview_usd: float | None
     voice_cost_per_call_usd: float | None
     question_fallback_rate: float | None
     report_fallback_rate: float | None
@@ -118,6 +121,9 @@ def admin_metrics(is_admin: bool, repo: InsightsRepository) -> AdminMetrics:
         revenue_paise=counts.captured_paise - counts.refunded_paise,
         refunded_paise=counts.refunded_paise,
         ai_cost_per_report_usd=ratio(counts.report_cost_usd, counts.reports, 6),
+        ai_cost_usd=round(counts.ai_cost_usd, 6),
+        # all AI spend (question generation for setups never paid included) per interview paid for
+        ai_cost_per_interview_usd=ratio(counts.ai_cost_usd, counts.ever_paid, 6),
         voice_cost_per_call_usd=ratio(counts.voice_cost_usd, counts.calls_with_cost, 4),
         question_fallback_rate=ratio(counts.fallback_question_sessions, counts.sessions),
         report_fallback_rate=ratio(counts.fallback_reports, counts.reports),

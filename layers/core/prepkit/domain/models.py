@@ -239,20 +239,25 @@ class Order:
 
 
 class PaymentStatus(StrEnum):
-    AUTHORIZED = "authorized"
+    """Razorpay's payment states. Only a CAPTURED payment pays a session: a Checkout signature proves
+    authorization only. CREATED (not yet authorized) is what the API may answer; it is never stored."""
+
+    CREATED = "created"
     FAILED = "failed"
+    AUTHORIZED = "authorized"
     CAPTURED = "captured"
-    REFUNDED = "refunded"
+    REFUNDED = "refunded"  # refunds adding up to the whole captured amount; a partial one stays CAPTURED
 
     @property
     def rank(self) -> int:
-        """Payment states only move up: a late `payment.failed` never undoes a capture."""
-        return {"authorized": 1, "failed": 1, "captured": 2, "refunded": 3}[self.value]
+        """Payment states only move up: a late `payment.failed` never undoes an authorization or a
+        capture, and a late authorization (after a failure) still counts."""
+        return {"created": 0, "failed": 1, "authorized": 2, "captured": 3, "refunded": 4}[self.value]
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentEvent:
-    """What a verified checkout result or Razorpay webhook says about one payment."""
+    """What Razorpay (a webhook, or the payment fetched from its API) says about one payment."""
 
     payment_id: str
     order_id: str

@@ -394,6 +394,11 @@ class OfflineReportWriter:
     """The ReportWriter port without an LLM: the local default, and what FallbackReport runs."""
 
     def write(
-        self, config: InterviewConfig, questions: tuple[Question, ...], messages: tuple[Utterance, ...]
+        self,
+        config: InterviewConfig,
+        questions: tuple[Question, ...],
+        messages: tuple[Utterance, ...],
+        *,
+        session_id: str = "",  # noqa: ARG002 (no usage to record)
     ) -> StoredReport:
         return score_transcript(config, questions, messages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -48,6 +49,13 @@ class VapiAuth:
     signature_prefix: str = ""
     signed_payload: Literal["timestamp.body", "body"] = "timestamp.body"
     max_clock_skew_s: int = 300
+    # as Vapi's HMAC credential allows (OpenAPI HMACAuthenticationPlan.algorithm / .signatureEncoding)
+    algorithm: Literal["sha256", "sha512", "sha1"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+
+    def _hmac(self, message: bytes) -> str:
+        digest = hmac.new(self.secret.encode(), message, self.algorithm).digest()
+        return digest.hex() if self.encoding == "hex" else base64.b64encode(digest).decode()
 
     def sign(self, raw_body: bytes, timestamp: int) -> dict[str, str]:
         """The headers Vapi would send (used by the offline call simulator and tests)."""
@@ -57,7 +65,7 @@ class VapiAuth:
             return {"authorization": f"Bearer {self.secret}"}
         message = f"{timestamp}.".encode() + raw_body if self.signed_payload == "timestamp.body" else raw_body
         return {
-            self.signature_header: self.signature_prefix + hmac_hex(self.secret, message),
+            self.signature_header: self.signature_prefix + self._hmac(message),
             self.timestamp_header: str(timestamp),
         }
 
@@ -86,4 +94,4 @@ class VapiAuth:
             sent = int(timestamp) / (1000 if len(timestamp) >= 13 else 1)
             if abs(now - sent) > self.max_clock_skew_s:
                 return False
-        return _equal(hmac_hex(self.secret, message), signature[len(self.signature_prefix) :])
+        return _equal(self._hmac(message), signature[len(self.signature_prefix) :])

@@ -1,6 +1,8 @@
-"""The Checkout simulator (local and test stages only): completes a payment as Razorpay Checkout would,
-returning a correctly signed result for /payments/verify, and delivers the matching signed webhook
-(payment.captured or payment.failed) to /webhooks/razorpay shortly after, racing the verify call."""
+"""The Checkout simulator (local and test stages only): completes a payment as Razorpay Checkout would
+with the order's automatic capture (a successful payment is captured; the simulated Razorpay API returns
+it), returning a correctly signed result for /payments/verify, and delivers the matching signed webhooks
+(payment.authorized then payment.captured, or payment.failed) to /webhooks/razorpay shortly after,
+racing the verify call."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from prepkit.adapters.razorpay import SimulatedRazorpay
 from prepkit.container import Container, Deliver
 from prepkit.domain.errors import SessionNotFound
 from prepkit.domain.signatures import checkout_signature, hmac_hex
@@ -17,29 +20,8 @@ from prepkit.domain.signatures import checkout_signature, hmac_hex
 WEBHOOK_PATH = "/webhooks/razorpay"
 
 
-def payment_webhook(
-    event: str, *, payment_id: str, order_id: str, amount: int, currency: str = "INR", failed: bool = False
-) -> dict[str, Any]:
+def webhook_body(event: str, entity: dict[str, Any]) -> dict[str, Any]:
     """A webhook body shaped like Razorpay's (entity/event/contains/payload.payment.entity)."""
-    entity: dict[str, Any] = {
-        "id": payment_id,
-        "entity": "payment",
-        "amount": amount,
-        "currency": currency,
-        "status": "failed" if failed else "captured",
-        "order_id": order_id,
-        "method": "upi",
-        "captured": not failed,
-        "vpa": "candidate@okaxis",
-        "email": "candidate@example.com",
-        "contact": "+919900000000",
-        "notes": [],
-        "error_code": "BAD_REQUEST_ERROR" if failed else None,
-        "error_description": "Payment was declined by the bank." if failed else None,
-        "error_reason": "payment_declined" if failed else None,
-        "amount_refunded": 0,
-        "created_at": int(time.time()),
-    }
     return {
         "entity": "event",
         "account_id": "acc_simulated",
@@ -50,22 +32,35 @@ def payment_webhook(
     }
 
 
+def payment_webhook(
+    event: str, *, payment_id: str, order_id: str, amount: int, currency: str = "INR", failed: bool = False
+) -> dict[str, Any]:
+    """A payment webhook for a payment the simulated API does not know (benchmarks, tests)."""
+    simulated = SimulatedRazorpay("rzp_test_local")
+    simulated.orders[order_id] = {"amount": amount, "currency": currency}
+    status = "failed" if failed else "captured"
+    return webhook_body(event, simulated.add_payment(order_id, status=status, payment_id=payment_id))
+
+
 def signed_delivery(
-    deliver: Deliver, webhook_secret: str, body: dict[str, Any], delay_s: float
+    deliver: Deliver, webhook_secret: str, body: dict[str, Any] | list[dict[str, Any]], delay_s: float
 ) -> threading.Thread:
-    raw = json.dumps(body).encode()
-    headers = {
-        "content-type": "application/json",
-        "x-razorpay-signature": hmac_hex(webhook_secret, raw),
-        "x-razorpay-event-id": f"evt_{secrets.token_hex(7)}",
-    }
+    """Delivers the body (or the bodies, one after the other) signed, each with its own event id."""
+    bodies = body if isinstance(body, list) else [body]
+    raws = [json.dumps(b).encode() for b in bodies]
 
     def send() -> None:
         time.sleep(delay_s)
-        try:
-            deliver(WEBHOOK_PATH, raw, headers)
-        except Exception:  # noqa: S110  (Razorpay would retry; the verify call covers the demo)
-            pass
+        for raw in raws:
+            headers = {
+                "content-type": "application/json",
+                "x-razorpay-signature": hmac_hex(webhook_secret, raw),
+                "x-razorpay-event-id": f"evt_{secrets.token_hex(7)}",
+            }
+            try:
+                deliver(WEBHOOK_PATH, raw, headers)
+            except Exception:  # noqa: S110  (Razorpay would retry; the verify call covers the demo)
+                pass
 
     thread = threading.Thread(target=send, daemon=True, name="razorpay-webhook")
     thread.start()
@@ -75,22 +70,25 @@ def signed_delivery(
 def simulate_checkout(container: Container, user_id: str, order_id: str, outcome: str) -> dict[str, Any]:
     s = container.settings
     assert s.stage.is_offline and container.flow_repo is not None
+    razorpay = container.payments
+    assert isinstance(razorpay, SimulatedRazorpay), "the Checkout simulator needs the simulated Razorpay"
     with container.flow_repo.transaction() as tx:
         found = tx.get_order(order_id)
-    if found is None or found[1] != user_id:
+    if found is None or found[1] != user_id or order_id not in razorpay.orders:
         raise SessionNotFound("no such order")
-    order = found[0]
-    payment_id = f"pay_{secrets.token_hex(7)}"
     failed = outcome != "success"
-    event = "payment.failed" if failed else "payment.captured"
-    body = payment_webhook(
-        event, payment_id=payment_id, order_id=order_id, amount=order.amount, failed=failed
-    )
+    if failed:
+        bodies = [webhook_body("payment.failed", razorpay.add_payment(order_id, status="failed"))]
+    else:  # automatic capture: authorized, then captured at once
+        payment = razorpay.add_payment(order_id, status="captured")
+        authorized = {**payment, "status": "authorized", "captured": False}
+        bodies = [webhook_body("payment.authorized", authorized), webhook_body("payment.captured", payment)]
     assert s.razorpay_webhook_secret is not None and s.razorpay_key_secret is not None
     thread = signed_delivery(
-        container.extras["deliver"], s.razorpay_webhook_secret.get_secret_value(), body, delay_s=0.2
+        container.extras["deliver"], s.razorpay_webhook_secret.get_secret_value(), bodies, delay_s=0.2
     )
     container.extras.setdefault("threads", []).append(thread)
+    payment_id = bodies[-1]["payload"]["payment"]["entity"]["id"]
     signature = (
         None if failed else checkout_signature(s.razorpay_key_secret.get_secret_value(), order_id, payment_id)
     )

@@ -47,11 +47,17 @@ def create_order(user: CurrentUser, flow: FlowDep, session_id: str) -> OrderOut:
 
 @router.post("/payments/verify", response_model=VerifyOut)
 def verify_payment(user: CurrentUser, flow: FlowDep, body: VerifyIn) -> VerifyOut:
-    """Checkout's success callback: verified against the order stored for the caller's session."""
-    session_id, status = flow.verify_payment(
+    """Checkout's success callback: verified against the order stored for the caller's session, then
+    the payment as Razorpay has it. `paid` once it is captured; `authorized` is paid when Razorpay
+    captures it (the webhook completes it: poll the session)."""
+    outcome = flow.verify_payment(
         user.user_id, body.razorpay_order_id, body.razorpay_payment_id, body.razorpay_signature
     )
-    return VerifyOut(session_id=session_id, status=status.value)
+    return VerifyOut(
+        session_id=outcome.session_id,
+        status=outcome.status.value,
+        payment_status=outcome.payment_status.value,
+    )
 
 
 @router.post("/interviews/{session_id}/start", response_model=StartOut)
@@ -103,30 +109,31 @@ async def vapi_webhook(request: Request, container: ContainerDep) -> WebhookOut:
         container.metrics.count("WebhookSignatureInvalid", provider="vapi")
         raise WebhookUnauthorized("bad vapi credential")
     try:
-        body = json.loads(raw)
-        message = body["message"]
-        kind = str(message["type"])
-    except (ValueError, KeyError, TypeError):
-        raise ValidationFailed('body must be {"message": {"type": ...}}') from None
-    return WebhookOut(result=await run_in_threadpool(_vapi_message, container, kind, message, raw))
+        body = json.loads(raw.decode("utf-8"))  # JSON between systems is UTF-8 (RFC 8259)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested deeper than Python parses
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, dict) or "type" not in message:
+        raise ValidationFailed('body must be {"message": {"type": ...}}')
+    return WebhookOut(result=await run_in_threadpool(_vapi_message, container, message, raw))
 
 
-def _vapi_message(container: Container, kind: str, message: dict[str, object], raw: bytes) -> str:
-    from prepkit.adapters.vapi_messages import parse_call
+def _vapi_message(container: Container, message: dict[str, object], raw: bytes) -> str:
+    from prepkit.adapters import vapi_messages as vapi
+    from prepkit.adapters.storable import clean_text
 
-    call = message.get("call")
-    call_id = call.get("id") if isinstance(call, dict) else None
-    if not isinstance(call_id, str) or not call_id:
+    kind = clean_text(message["type"])[:100] if isinstance(message["type"], str) else "untyped message"
+    call_id = vapi.call_id_of(message)
+    if call_id is None:
         return f"{kind} without a call ignored"
     if kind == "status-update":
-        return container.flow.call_status(call_id, str(message.get("status", "")))
+        status = message.get("status")
+        return container.flow.call_status(
+            call_id, clean_text(status)[:100] if isinstance(status, str) else ""
+        )
     if kind == "end-of-call-report":
-        overrides = call.get("assistantOverrides") if isinstance(call, dict) else None
-        metadata = overrides.get("metadata") if isinstance(overrides, dict) else None
-        hint = metadata.get("sessionId") if isinstance(metadata, dict) else None
+        record = vapi.parse_call(call_id, message)
         return container.flow.call_ended(
-            parse_call(call_id, message),
-            raw.decode("utf-8", "replace"),
-            hint if isinstance(hint, str) else None,
+            record, raw.decode("utf-8", "replace"), vapi.session_hint_of(message)
         )
     return f"{kind} ignored"
