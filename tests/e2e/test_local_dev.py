@@ -78,7 +78,7 @@ def test_dev_serves_the_api_stops_on_ctrl_c_and_keeps_its_data(tmp_path: Path) -
             json={"type": "behavioral", "difficulty": "medium", "duration": 20},
             headers=headers,
         )
-        assert created.status_code == 201, created.text
+        assert created.status_code == 200, created.text
         session_id = created.json()["sessionId"]
         assert created.headers["x-ratelimit-limit"] == "5"
     assert proc.returncode == 0, "\n".join(lines)

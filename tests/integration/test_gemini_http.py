@@ -327,7 +327,7 @@ def test_a_hanging_gemini_gives_bank_questions_within_15_s_over_the_app(
     started = time.monotonic()
     r = client.post("/interviews/setup", json=SETUP_BODY, headers=headers)
     took = time.monotonic() - started
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text
     assert r.json()["questionSource"] == "fallback"
     assert len(r.json()["questions"]) == 4
     assert took < 15, f"setup took {took:.1f} s"

@@ -73,7 +73,7 @@ def test_every_function_in_the_route_table_has_an_entry_point() -> None:
 def test_setup_and_reads_functions_answer_http_api_v2_events(db: psycopg.Connection[Any]) -> None:
     setup = _load("setup")
     response = setup(_event("apigw_v2_setup.json"), FakeLambdaContext())
-    assert response["statusCode"] == 201, response
+    assert response["statusCode"] == 200, response
     body = json.loads(response["body"])
     assert body["status"] == "pending_payment"
     assert body["questionSource"] == "fallback"
@@ -120,4 +120,4 @@ def test_base64_bodies_are_decoded(db: psycopg.Connection[Any]) -> None:
     event["body"] = base64.b64encode(event["body"].encode()).decode()
     event["isBase64Encoded"] = True
     response = _load("setup")(event, FakeLambdaContext())
-    assert response["statusCode"] == 201
+    assert response["statusCode"] == 200

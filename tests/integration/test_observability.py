@@ -37,14 +37,14 @@ def test_request_log_lines_are_json_with_correlation_id_and_no_secrets(
         json=SETUP_BODY,
         headers={"Authorization": f"Bearer {token}", "X-Request-Id": "req-12345"},
     )
-    assert r.status_code == 201
+    assert r.status_code == 200
     assert r.headers["X-Request-Id"] == "req-12345"
     out = info_logs.getvalue()
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     requests = [line for line in lines if line.get("message") == "request"]
     setup_line = next(line for line in requests if line.get("route") == "/interviews/setup")
     assert setup_line["correlation_id"] == "req-12345"
-    assert setup_line["status"] == 201
+    assert setup_line["status"] == 200
     assert setup_line["method"] == "POST"
     assert isinstance(setup_line["duration_ms"], float)
     assert token not in out

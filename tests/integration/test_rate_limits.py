@@ -29,7 +29,7 @@ def test_setup_allows_five_an_hour_then_429(
     remaining = []
     for _ in range(5):
         r = client.post("/interviews/setup", json=SETUP_BODY, headers=auth("alice"))
-        assert r.status_code == 201
+        assert r.status_code == 200
         assert r.headers["X-RateLimit-Limit"] == "5"
         remaining.append(int(r.headers["X-RateLimit-Remaining"]))
         reset = int(r.headers["X-RateLimit-Reset"])
@@ -49,7 +49,7 @@ def test_setup_allows_five_an_hour_then_429(
     assert metrics.total("RateLimited", route_class="setup") == 1
 
     # another user, and another route class of the same user, are not affected
-    assert client.post("/interviews/setup", json=SETUP_BODY, headers=auth("bob")).status_code == 201
+    assert client.post("/interviews/setup", json=SETUP_BODY, headers=auth("bob")).status_code == 200
     r = client.get("/interviews/history", headers=auth("alice"))
     assert r.status_code == 200
     assert r.headers["X-RateLimit-Limit"] == "100"
@@ -119,7 +119,7 @@ def test_a_limiter_outage_fails_open_with_a_log_line_and_a_metric(
     token = client.post("/dev/token", json={"userId": "frank"}).json()["token"]
     with caplog.at_level("WARNING", logger="prepkit"):
         r = client.post("/interviews/setup", json=SETUP_BODY, headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 201
+    assert r.status_code == 200
     assert "X-RateLimit-Limit" not in r.headers
     assert metrics.total("RateLimiterUnavailable", route_class="setup") == 1
     assert any("rate limiter unavailable" in rec.getMessage() for rec in caplog.records)

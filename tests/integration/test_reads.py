@@ -16,7 +16,7 @@ Auth = Callable[[str], dict[str, str]]
 
 def _setup(client: TestClient, auth: Auth, user: str, **changes: object) -> dict[str, Any]:
     r = client.post("/interviews/setup", json={**SETUP_BODY, **changes}, headers=auth(user))
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
 

@@ -22,7 +22,7 @@ def test_setup_creates_a_priced_pending_session_with_questions(
     client: TestClient, auth: Auth, db: psycopg.Connection[Any], metrics: RecordingMetrics
 ) -> None:
     r = client.post("/interviews/setup", json=SETUP_BODY, headers=auth("alice"))
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "pending_payment"
     assert body["pricing"] == {"amount": 14900, "currency": "INR", "display": "₹149"}
@@ -63,7 +63,7 @@ def test_focus_areas_steer_the_fallback_questions(client: TestClient, auth: Auth
         "duration": 20,
     }
     r = client.post("/interviews/setup", json=body, headers=auth("alice"))
-    assert r.status_code == 201
+    assert r.status_code == 200
     questions = r.json()["questions"]
     assert len(questions) == 2  # system design questions are long: half as many
     assert "caching" in questions[0]["topics"]
@@ -79,7 +79,7 @@ def test_ai_questions_are_used_when_the_llm_answers(
     client = TestClient(create_app(make_container(ai=ai)))
     headers = {"Authorization": auth_header(client, "alice")}
     r = client.post("/interviews/setup", json=SETUP_BODY, headers=headers)
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text
     body = r.json()
     assert body["questionSource"] == "ai"
     assert body["questions"][0]["text"].startswith("AI question 1 about python")
@@ -100,7 +100,7 @@ def test_llm_failure_falls_back_to_the_question_bank(
     r = client.post(
         "/interviews/setup", json=SETUP_BODY, headers={"Authorization": auth_header(client, "bob")}
     )
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text
     assert r.json()["questionSource"] == "fallback"
     assert len(r.json()["questions"]) == 4
     assert ai.calls == 1

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import razorpay
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from razorpay.errors import SignatureVerificationError
 
 from prepkit.adapters.razorpay import RazorpayGateway
@@ -56,6 +58,38 @@ def test_the_sdk_webhook_vector_through_our_functions_and_the_sdk() -> None:
     assert utility.verify_webhook_signature(body.decode(), WEBHOOK_SIGNATURE, "key_secret") is True
     with pytest.raises(SignatureVerificationError):
         utility.verify_webhook_signature(body.decode().rstrip("\n"), WEBHOOK_SIGNATURE, "key_secret")
+
+
+def _sdk_says(body: str, signature: str, secret: str) -> bool:
+    try:
+        return bool(razorpay.Utility(None).verify_webhook_signature(body, signature, secret))
+    except SignatureVerificationError:
+        return False
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    body=st.text(),
+    secret=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40),
+    tamper=st.sampled_from(["none", "other", "flip", "empty"]),
+)
+def test_our_webhook_check_agrees_with_the_sdks(body: str, secret: str, tamper: str) -> None:
+    """Why the check is ours and not the SDK's (which we test it against here): the SDK's
+    verify_webhook_signature takes a str and re-encodes it (a raw body is bytes: TypeError), and a
+    signature header with a non-ASCII character makes its hmac.compare_digest raise TypeError (a 500 on
+    anyone's input). On every body and ASCII signature the two agree."""
+    raw = body.encode()  # st.text() draws no lone surrogates: UTF-8, as the SDK needs
+    right = hmac_hex(secret, raw)
+    signature = {"none": right, "other": hmac_hex(secret + "x", raw), "flip": right[::-1], "empty": ""}[
+        tamper
+    ]
+    assert razorpay_webhook_valid(secret, raw, signature) is _sdk_says(body, signature, secret)
+
+
+def test_a_non_ascii_signature_is_refused_by_ours_where_the_sdk_raises() -> None:
+    with pytest.raises(TypeError):
+        razorpay.Utility(None).verify_webhook_signature("{}", "é" * 64, "key_secret")
+    assert razorpay_webhook_valid("key_secret", b"{}", "é" * 64) is False
 
 
 def test_the_sdk_checkout_vector_through_our_functions_and_the_sdk() -> None:

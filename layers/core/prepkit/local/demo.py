@@ -82,7 +82,7 @@ def run(base: str, *, interview: dict[str, Any]) -> dict[str, Any]:
     c = httpx.Client(base_url=base, timeout=30)
     token = _ok(c.post("/dev/token", json={"userId": "demo-candidate"}))["token"]
     c.headers["Authorization"] = f"Bearer {token}"
-    setup = _ok(c.post("/interviews/setup", json=interview), 201)
+    setup = _ok(c.post("/interviews/setup", json=interview), 200)
     sid = setup["sessionId"]
     print(
         f"\n1. setup      {interview['type']} · {interview['difficulty']} · {interview['duration']} min → "

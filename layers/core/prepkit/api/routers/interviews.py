@@ -14,7 +14,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for cod
 router = APIRouter(prefix="/interviews", tags=["interviews"], responses=_ERRORS)
 
 
-@router.post("/setup", status_code=201, response_model=SetupOut)
+@router.post("/setup", response_model=SetupOut)
 def setup_interview(
     user: CurrentUser, interviews: InterviewsDep, config: Annotated[InterviewConfig, Body()]
 ) -> SetupOut:
