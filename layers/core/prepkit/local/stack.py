@@ -70,7 +70,7 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import pgserver
 
-    _ensure_pgserver_user()
+    _ensure_pgserver_user(data_dir)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
@@ -78,19 +78,26 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         server.cleanup()
 
 
-def _ensure_pgserver_user() -> None:
+def _ensure_pgserver_user(data_dir: Path) -> None:
     """As root, pgserver runs PostgreSQL as a system user it creates with `useradd` on first use. Two
     processes starting at once on a fresh machine (pytest-xdist workers) race on that and one of them
-    chowns its data directory to a uid that no longer exists: create the user once, under a file lock."""
+    chowns its data directory to a uid that no longer exists: create the user once, under a file lock.
+    A data directory kept from an earlier user of that name (another uid) is handed to this one."""
     if os.geteuid() != 0:
         return
     import fcntl
+    import shutil
 
     from pgserver.utils import ensure_user_exists
 
     with open("/tmp/prepkit-pgserver-user.lock", "w") as lock:  # noqa: S108 (a lock file, not data)
         fcntl.flock(lock, fcntl.LOCK_EX)
-        ensure_user_exists("pgserver")
+        user = ensure_user_exists("pgserver")
+    assert user is not None
+    version = data_dir / "PG_VERSION"  # pgserver chowns the directory itself, not what is in it
+    if version.exists() and version.stat().st_uid != user.pw_uid:
+        for path in (data_dir, *data_dir.rglob("*")):
+            shutil.chown(path, user.pw_uid, user.pw_gid)
 
 
 @contextmanager
