@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from prepkit.domain.errors import SEED
 from tests.integration.conftest import SETUP_BODY
 
 Auth = Callable[[str], dict[str, str]]
@@ -107,5 +108,12 @@ def test_an_unexpected_failure_is_a_500_in_shape_without_a_trace(client: TestCli
     container.repo.price_for = broken
     r = client.post("/interviews/setup", json=SETUP_BODY, headers=auth("alice"))
     assert r.status_code == 500
-    assert r.json()["code"] == "UNKNOWN_ERROR"
+    message, user_message, recoverable = SEED["UNKNOWN_ERROR"]  # the seed's error table, verbatim
+    assert r.json() == {
+        "error": message,
+        "code": "UNKNOWN_ERROR",
+        "userMessage": user_message,
+        "recoverable": recoverable,
+        "details": {},
+    }
     assert "exploded" not in r.text and "Traceback" not in r.text

@@ -139,16 +139,3 @@ def test_a_payment_provider_failure_reads_as_the_seeds_payment_failed(make_flow:
     r = flow.client.post(f"/interviews/{sid}/order", headers=flow.headers("seed"))
     assert r.status_code == 502
     _assert_seed_error(r.json(), "PAYMENT_FAILED")
-
-
-def test_an_unexpected_failure_reads_as_the_seeds_unknown_error(client: TestClient, auth: Auth) -> None:
-    container: Any = client.app.state.container  # type: ignore[attr-defined]
-
-    def broken(*_: object, **__: object) -> None:
-        raise RuntimeError("boom")
-
-    container.repo.price_for = broken
-    r = client.post("/interviews/setup", json=SEED_MOCK_SETUP, headers=auth("seed"))
-    assert r.status_code == 500
-    _assert_seed_error(r.json(), "UNKNOWN_ERROR")
-    assert r.json()["error"] == SEED["UNKNOWN_ERROR"][0]

@@ -425,7 +425,11 @@ def to_questions(parsed: LLMQuestionSet, count: int, model: str) -> GeneratedQue
     return GeneratedQuestions(questions=questions, source=QuestionSource.AI, model=model)
 
 
-class GeminiQuestionGenerator:
+class _GeminiUse:
+    """One use of Gemini (its purpose names it in the usage log), with its own client and spec."""
+
+    purpose: AiPurpose
+
     def __init__(
         self,
         api_key: str,
@@ -435,7 +439,11 @@ class GeminiQuestionGenerator:
         base_url: str | None = None,
     ):
         self.model = spec.model
-        self._client = GeminiClient(api_key, spec, "questions", usage=usage, base_url=base_url)
+        self._client = GeminiClient(api_key, spec, self.purpose, usage=usage, base_url=base_url)
+
+
+class GeminiQuestionGenerator(_GeminiUse):
+    purpose: AiPurpose = "questions"
 
     def _get_client(self) -> Client:
         return self._client.get()
@@ -505,17 +513,8 @@ def verify_quotes(content: ReportContent, messages: tuple[Utterance, ...]) -> Re
     return content.model_copy(update={"per_question": fixed})
 
 
-class GeminiReportWriter:
-    def __init__(
-        self,
-        api_key: str,
-        spec: GeminiCallSpec,
-        *,
-        usage: AiUsageLog | None = None,
-        base_url: str | None = None,
-    ):
-        self.model = spec.model
-        self._client = GeminiClient(api_key, spec, "report", usage=usage, base_url=base_url)
+class GeminiReportWriter(_GeminiUse):
+    purpose: AiPurpose = "report"
 
     def write(
         self,
