@@ -23,7 +23,7 @@ CDK_CONTEXT ?= -c stage=$(STAGE)
 # the CDK CLI never phones home: no notices (cdk.json), no telemetry (cdk.json), no version check
 CDK_ENV := CDK_DISABLE_VERSION_CHECK=1 AWS_EC2_METADATA_DISABLED=true JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION=1
 
-.PHONY: help install demo dev test layers synth deploy lint typecheck unit bench deps-requirements clean
+.PHONY: help install demo dev test layers synth deploy lint typecheck unit bench chaos deps-requirements clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ test: install ## every check and test suite: lint, types, unit, integration, e2e
 
 bench: install ## latency and import-time figures (see README, Performance)
 	$(BIN)/python -m benchmarks.run
+
+chaos: install ## PostgreSQL killed mid-interview (outages up to 90 s, 50 interviews): none may be stuck (~6 min)
+	$(BIN)/python -m benchmarks.chaos
 
 $(CDK): infra_cdk/cli/package-lock.json
 	@echo "==> installing the pinned CDK CLI (infra_cdk/cli/package-lock.json)"

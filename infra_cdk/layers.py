@@ -3,7 +3,9 @@
 - deps: the locked runtime requirements (layers/deps/requirements.txt, from uv.lock, hash-checked) as
   manylinux wheels for the Lambda's Python (3.12) and architecture; boto3 is left to the runtime;
   byte-compiled with a local Python 3.12 when there is one (cold imports are faster).
-- core: the project's package (layers/core/prepkit), without caches.
+- core: the project's package (layers/core/prepkit), without caches and without the local-only code
+  (LOCAL_ONLY: the local engine and stack, `make dev`'s checkout, the call simulator): what no deployed
+  function may import (tests/infra/test_layer_imports.py proves none needs it).
 
     python -m infra_cdk.layers [--architecture arm64|x86_64] [--out layers/build]
 
@@ -31,6 +33,16 @@ LAMBDA_ZIPPED_UPLOAD_LIMIT = 50 * 1024 * 1024
 # what Lambda's python3.12 runtime ships itself (the AWS SDK and its dependencies): the deps layer leaves
 # boto3, botocore, s3transfer and jmespath out (Makefile, DEPS_EXPORT)
 LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+
+
+#: local-only code, left out of the core layer (paths under layers/core/prepkit; `make dev` / `make demo`
+#: and the tests import it from the source tree)
+LOCAL_ONLY = ("local", "adapters/call_simulator.py")
+
+
+def local_only_modules() -> tuple[str, ...]:
+    """LOCAL_ONLY as module names: prepkit.local, prepkit.adapters.call_simulator."""
+    return tuple("prepkit." + path.removesuffix(".py").replace("/", ".") for path in LOCAL_ONLY)
 
 
 def host_architecture() -> str:
@@ -64,11 +76,16 @@ def _python312() -> str | None:
 
 
 def build_core(out: Path) -> Path:
+    source = ROOT / "layers" / "core" / "prepkit"
     target = out / "core" / "python" / "prepkit"
     shutil.rmtree(out / "core", ignore_errors=True)
-    shutil.copytree(
-        ROOT / "layers" / "core" / "prepkit", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
+    caches = shutil.ignore_patterns("__pycache__", "*.pyc")
+    local_only = {source / path for path in LOCAL_ONLY}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return set(caches(folder, names)) | {n for n in names if Path(folder) / n in local_only}
+
+    shutil.copytree(source, target, ignore=ignore)
     return out / "core"
 
 

@@ -1,6 +1,8 @@
 """Dashboard and alarms: requests, errors, latency per route, pipeline outcomes, fallback rates, AI and
-voice cost; alarms on 5xx rate, pipeline failures, webhook signature failures, report fallback rate and
-database connections, to an optional e-mail topic."""
+voice cost, money events; alarms on 5xx rate (API Gateway's, and the request log's through a log-metric
+filter), pipeline failures, paid sessions without a pipeline, payment mismatches, extra captures
+refunded, failed refunds, the rate limiter failing open, webhook signature failures, report fallback
+rate and database connections, to an optional e-mail topic."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.config import DeployConfig
+from prepkit.domain.reconciler import Action
 from prepkit.observability import NAMESPACE, SERVICE
 from prepkit.routes import ROUTES
 
@@ -36,6 +40,64 @@ def app_metric(name: str, statistic: str = "Sum", **dimensions: str) -> cw.Metri
 
 def expression(formula: str, label: str, **metrics: cw.IMetric) -> cw.MathExpression:
     return cw.MathExpression(expression=formula, using_metrics=metrics, label=label, period=FIVE_MINUTES)
+
+
+#: the app's money metrics, each alarmed on at its first occurrence
+MONEY_METRICS = ("PipelineStartFailed", "PaymentMismatch", "ExtraPaymentRefunded", "RefundFailed")
+
+
+def reconciler_actions() -> cw.MathExpression:
+    """ReconcilerActed (prepkit.domain.flow.reconcile_session) summed over its actions: each one is a
+    session whose pipeline had stopped without an end, found and driven to one by the schedule."""
+    actions = {
+        f"a_{a.value}": app_metric("ReconcilerActed", action=a.value) for a in Action if a is not Action.NONE
+    }
+    return expression(" + ".join(f"FILL({key}, 0)" for key in actions), "reconciler actions", **actions)
+
+
+#: the request log line's message (prepkit.api.middleware) that the 5xx log-metric filter reads
+REQUEST_LOG_MESSAGE = "request"
+#: a CloudWatch alarm on metric math takes at most 10 metrics (a hard limit)
+ALARM_METRICS_MAX = 10
+
+
+def rate_limiter_fail_open_rate(requests: cw.IMetric) -> cw.MathExpression:
+    """RateLimiterUnavailable (prepkit.api.deps: the limiter could not answer and let the request
+    through) summed over the route table's rate classes, as a percentage of the API's requests."""
+    classes = sorted({r.rate_class for r in ROUTES if r.rate_class})
+    failed = {f"rl_{c}": app_metric("RateLimiterUnavailable", route_class=c) for c in classes}
+    if len(failed) + 1 > ALARM_METRICS_MAX:
+        raise ValueError(f"{len(classes)} rate classes: an alarm takes at most {ALARM_METRICS_MAX} metrics")
+    total = " + ".join(f"FILL({key}, 0)" for key in failed)
+    return expression(
+        f"IF(requests > 0, 100 * ({total}) / requests, 0)",
+        "rate limiter fail-open %",
+        requests=requests,
+        **failed,
+    )
+
+
+def logged_server_errors(scope: Construct, functions: dict[str, lambda_.Function]) -> cw.Metric:
+    """A log-metric filter on each HTTP function's log group: the request log line (one per request,
+    with the status the client got: an unhandled error is logged as 500, not 0) with status >= 500."""
+    http_functions = {r.function for r in ROUTES if not r.local_only}
+    for name in sorted(http_functions & set(functions)):
+        logs.MetricFilter(
+            scope,
+            f"Logged5xx{name.capitalize()}",
+            log_group=functions[name].log_group,
+            filter_pattern=logs.FilterPattern.all(
+                logs.FilterPattern.string_value("$.message", "=", REQUEST_LOG_MESSAGE),
+                logs.FilterPattern.number_value("$.status", ">=", 500),
+            ),
+            metric_namespace=NAMESPACE,
+            metric_name="LoggedServerErrors",
+            metric_value="1",
+        )
+    # no dimensions: every filter adds to the one metric
+    return cw.Metric(
+        namespace=NAMESPACE, metric_name="LoggedServerErrors", statistic="Sum", period=FIVE_MINUTES
+    )
 
 
 class Monitoring(Construct):
@@ -82,6 +144,8 @@ class Monitoring(Construct):
             vapi=app_metric("WebhookSignatureInvalid", provider="vapi"),
         )
         connections = database.instance.metric_database_connections(period=FIVE_MINUTES)
+        fail_open_rate = rate_limiter_fail_open_rate(requests)
+        logged_5xx = logged_server_errors(self, functions)
 
         def latency(method: str, path: str) -> cw.Metric:
             return cw.Metric(
@@ -140,6 +204,19 @@ class Monitoring(Construct):
             ),
         )
         self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Money: paid without a pipeline, mismatches, extra captures, failed refunds",
+                left=[app_metric(name) for name in MONEY_METRICS],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Rate limiter fail-open (% of requests), 5xx in the request log",
+                left=[fail_open_rate],
+                right=[logged_5xx],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
             cw.GraphWidget(title="Webhook signature failures", left=[signature_failures], width=8),
             cw.GraphWidget(title="Database connections", left=[connections], width=8),
             cw.GraphWidget(
@@ -182,11 +259,32 @@ class Monitoring(Construct):
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 alarm_description="A payment did not match its stored order (order, amount or currency): not paid",
             ),
+            "PipelineStartFailures": cw.Alarm(
+                self, "PipelineStartFailures", metric=app_metric("PipelineStartFailed"), threshold=1,
+                evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                alarm_description="A paid session's pipeline could not be started (StartExecution failed): paid without a pipeline",
+            ),
+            "RateLimiterFailOpen": cw.Alarm(
+                self, "RateLimiterFailOpen", metric=fail_open_rate, threshold=1, evaluation_periods=2,
+                alarm_description="Rate limits are not enforced: over 1% of requests failed open (the DynamoDB table unreachable)",
+            ),
+            "LoggedServerErrors": cw.Alarm(
+                self, "LoggedServerErrors", metric=logged_5xx, threshold=5, evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                alarm_description="The API logged 5xx responses (request lines with status >= 500): look them up by request id",
+            ),
             "DatabaseConnections": cw.Alarm(
                 self, "DatabaseConnections", metric=connections, threshold=80, evaluation_periods=2,
                 alarm_description="Database connections are high (RDS Proxy pools them; check for leaks)",
             ),
         }  # fmt: skip
+        self.alarms["ReconcilerActions"] = cw.Alarm(
+            self, "ReconcilerActions", metric=reconciler_actions(), threshold=1, evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="The reconciler found a paid session whose pipeline had stopped without an end "
+            "(never started, or ended on faults) and restarted, expired or refunded it: find out why",
+        )  # fmt: skip
         if self.topic is not None:
             for alarm in self.alarms.values():
                 alarm.add_alarm_action(cw_actions.SnsAction(self.topic))

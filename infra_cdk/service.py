@@ -4,11 +4,14 @@ migration trigger, the HTTP API with its JWT authorizer, and the state machine f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, triggers
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -18,10 +21,20 @@ from constructs import Construct
 from infra_cdk.config import ROOT, DeployConfig
 from infra_cdk.monitoring import Monitoring
 from infra_cdk.nag import PUBLIC_ROUTE, acknowledge_on
-from infra_cdk.stateful import StatefulStack
+from infra_cdk.stateful import StatefulStack, secret_suffix
+from prepkit.db.migrate import FINGERPRINT_ENV, Migration, fingerprint
 from prepkit.pipeline import asl_text
 from prepkit.routes import FUNCTIONS, NON_HTTP_FUNCTIONS, ROUTES
-from prepkit.secrets import DB_HOST_ENV, DB_SECRET_ENV
+from prepkit.secrets import (
+    APP_DB_SECRET_ENV,
+    DB_HOST_ENV,
+    DB_SECRET_ENV,
+    GEMINI_SECRET_ENV,
+    RAZORPAY_SECRET_ENV,
+    RAZORPAY_WEBHOOK_SECRET_ENV,
+    VAPI_SECRET_ENV,
+    VAPI_WEBHOOK_SECRET_ENV,
+)
 
 
 @dataclass(frozen=True)
@@ -32,12 +45,16 @@ class FunctionSpec:
     memory_mb: int = 512
     provider_secrets: tuple[str, ...] = ()  # env names from prepkit.secrets.SECRET_ENV
     rate_limited: bool = True
+    database_owner: bool = False  # logs in as the owner (DDL: the migrations); else the DML-only role
     starts_pipeline: bool = False
     resumes_pipeline: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
 
-GEMINI, RAZORPAY, VAPI = "PREPKIT_GEMINI_SECRET_ARN", "PREPKIT_RAZORPAY_SECRET_ARN", "PREPKIT_VAPI_SECRET_ARN"
+RECONCILE_EVERY = Duration.minutes(5)
+
+GEMINI, RAZORPAY, VAPI = GEMINI_SECRET_ENV, RAZORPAY_SECRET_ENV, VAPI_SECRET_ENV
+RAZORPAY_WEBHOOK, VAPI_WEBHOOK = RAZORPAY_WEBHOOK_SECRET_ENV, VAPI_WEBHOOK_SECRET_ENV
 
 SPECS: dict[str, FunctionSpec] = {
     "setup": FunctionSpec(provider_secrets=(GEMINI,)),
@@ -45,16 +62,34 @@ SPECS: dict[str, FunctionSpec] = {
     "admin": FunctionSpec(),
     "payments": FunctionSpec(provider_secrets=(RAZORPAY,), starts_pipeline=True),
     "start": FunctionSpec(provider_secrets=(VAPI,), starts_pipeline=True, resumes_pipeline=True),
+    # the webhooks only verify: the two webhook secrets, no API key (nothing here can refund or call)
     "webhooks": FunctionSpec(
-        timeout_s=10, provider_secrets=(RAZORPAY, VAPI), rate_limited=False, starts_pipeline=True,
-        resumes_pipeline=True,
+        timeout_s=10, provider_secrets=(RAZORPAY_WEBHOOK, VAPI_WEBHOOK), rate_limited=False,
+        starts_pipeline=True, resumes_pipeline=True,
     ),
+    # the pipeline's tasks, and the reconciler's schedule ({"action": "reconcile_all"}): it starts
+    # executions (a session's first, or <id>-r<N>) and may refund
     "pipeline": FunctionSpec(
         timeout_s=150, memory_mb=1024, provider_secrets=(GEMINI, RAZORPAY, VAPI), rate_limited=False,
-        resumes_pipeline=True,
+        starts_pipeline=True, resumes_pipeline=True,
     ),
-    "migrate": FunctionSpec(timeout_s=300, rate_limited=False),
+    "migrate": FunctionSpec(timeout_s=300, rate_limited=False, database_owner=True),
 }  # fmt: skip
+
+
+def function_env(name: str, spec: FunctionSpec) -> dict[str, str]:
+    """What a function knows about itself: its name and timeout (settings check that its provider
+    timeouts fit), then its own variables."""
+    return {"PREPKIT_FUNCTION": name, "PREPKIT_FUNCTION_TIMEOUT_S": str(spec.timeout_s), **spec.env}
+
+
+def migrations_fingerprint(layers_dir: Path) -> str:
+    """prepkit.db.migrate.fingerprint of the migrations in the core layer this deploy uploads."""
+    folder = layers_dir / "core" / "python" / "prepkit" / "db" / "migrations"
+    files = sorted(folder.glob("*.sql"))
+    if not files:
+        raise FileNotFoundError(f"no migrations in {folder}: build the layers first (make layers)")
+    return fingerprint(Migration(f.name.removesuffix(".sql"), f.read_text()) for f in files)
 
 
 class LambdaFactory(Construct):
@@ -93,6 +128,10 @@ class LambdaFactory(Construct):
 
     def create(self, name: str, spec: FunctionSpec) -> lambda_.Function:
         config, stateful = self._config, self._stateful
+        database = stateful.database
+        login = database.secret if spec.database_owner else database.app_secret
+        # the owner also sets the application role's password from its secret
+        owner_env = {APP_DB_SECRET_ENV: database.app_secret.secret_arn} if spec.database_owner else {}
         log_group = logs.LogGroup(
             self,
             f"{name.capitalize()}Logs",
@@ -120,13 +159,16 @@ class LambdaFactory(Construct):
             environment={
                 **self._env,
                 "POWERTOOLS_SERVICE_NAME": "prepkit",
-                DB_SECRET_ENV: stateful.database.secret.secret_arn,
-                DB_HOST_ENV: stateful.database.proxy.endpoint,
+                DB_SECRET_ENV: login.secret_arn,
+                DB_HOST_ENV: database.proxy.endpoint,
+                **owner_env,
                 **{env: stateful.provider_secrets[env].secret_arn for env in spec.provider_secrets},
-                **spec.env,
+                **function_env(name, spec),
             },
         )
-        stateful.database.secret.grant_read(function)
+        login.grant_read(function)
+        if spec.database_owner:
+            database.app_secret.grant_read(function)
         for env in spec.provider_secrets:
             stateful.provider_secrets[env].grant_read(function)
         if spec.rate_limited:
@@ -199,12 +241,32 @@ class ServiceStack(Stack):
         )
         names = [*FUNCTIONS, *NON_HTTP_FUNCTIONS]
         self.functions = {name: factory.create(name, SPECS[name]) for name in names}
+        # the migrations this deploy ships, in the migration function's configuration: a deploy that
+        # only changes a migration is a new function version, so the trigger below runs again
+        self.functions["migrate"].add_environment(FINGERPRINT_ENV, migrations_fingerprint(config.layers_dir))
+        # a function that starts a pipeline also reads its execution's status (a refused start of an
+        # execution that has ended is not a running pipeline: prepkit.domain.flow.ensure_pipeline)
+        executions_arn = self.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        execution_status_ack = {  # the evidence cdk-nag names: this machine's executions, no other
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{self.region}:"
+            f"<AWS::AccountId>:execution:{machine_name}:*]": "DescribeExecution of the pipeline's own "
+            "executions, whose names (the session id, <id>-r<N>) are known only at run time"
+        }
         for name, fn in self.functions.items():
             spec = SPECS[name]
             if spec.starts_pipeline:
                 fn.add_to_role_policy(
                     iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn])
                 )
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions_arn])
+                )
+                acknowledge_on(fn, execution_status_ack)
             if spec.resumes_pipeline:
                 fn.add_to_role_policy(
                     iam.PolicyStatement(
@@ -238,6 +300,23 @@ class ServiceStack(Stack):
         )  # fmt: skip
         self.functions["pipeline"].grant_invoke(self.state_machine)
 
+        # -- the reconciler: every 5 minutes, the pipeline function drives every paid session whose
+        # pipeline is not running to a report or a refund (prepkit.domain.flow.reconcile_all)
+        self.reconciler = events.Rule(
+            self,
+            "Reconciler",
+            rule_name=config.name("reconciler"),
+            description="Every paid session ends in a report or a refund: restart, expire or refund the stuck",
+            schedule=events.Schedule.rate(RECONCILE_EVERY),
+            targets=[
+                targets.LambdaFunction(
+                    self.functions["pipeline"],
+                    event=events.RuleTargetInput.from_object({"action": "reconcile_all"}),
+                    retry_attempts=0,  # the next run, 5 minutes later, is the retry
+                )
+            ],
+        )
+
         integrations_by_function = {
             name: integrations.HttpLambdaIntegration(f"{name.capitalize()}Integration", self.functions[name])
             for name in FUNCTIONS
@@ -269,10 +348,13 @@ class ServiceStack(Stack):
             detailed_metrics_enabled=True, throttling_burst_limit=200, throttling_rate_limit=100
         )
 
-        # -- migrations at deploy ---------------------------------------------------------------------
-        triggers.Trigger(
+        # -- migrations at deploy: re-run whenever the migrate function's version changes (its code, the
+        # layers or the migrations' fingerprint), and before any other function is created or updated
+        # (they depend on the trigger), so new code never serves an unmigrated schema
+        self.migrations = triggers.Trigger(
             self, "Migrations", handler=self.functions["migrate"], execute_on_handler_change=True,
             timeout=Duration.minutes(5),
+            execute_before=[fn for name, fn in self.functions.items() if name != "migrate"],
         )  # fmt: skip
 
         self.monitoring = Monitoring(
@@ -289,7 +371,5 @@ class ServiceStack(Stack):
         CfnOutput(self, "PipelineStateMachineArn", value=self.state_machine.state_machine_arn)
         for env, secret in stateful.provider_secrets.items():
             CfnOutput(
-                self,
-                env.removeprefix("PREPKIT_").removesuffix("_ARN").replace("_", "").title(),
-                value=secret.secret_name,
+                self, secret_suffix(env).title().replace("-", "") + "SecretName", value=secret.secret_name
             )

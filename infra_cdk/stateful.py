@@ -15,7 +15,8 @@ from constructs import Construct
 from infra_cdk.config import DeployConfig
 from infra_cdk.nag import NON_PRODUCTION_DATABASE, VENDOR_SECRET, acknowledge_on
 from prepkit.adapters.dynamo_rate_limiter import PARTITION_KEY, TTL_ATTRIBUTE
-from prepkit.secrets import PLACEHOLDER, SECRET_ENV
+from prepkit.db.migrate import APP_ROLE
+from prepkit.secrets import GENERATED_KEY, PLACEHOLDER, SECRET_ENV
 
 
 class Network(Construct):
@@ -55,7 +56,9 @@ class Network(Construct):
 
 class Database(Construct):
     """PostgreSQL 16 on RDS: encrypted, private, backed up, reached through RDS Proxy with TLS; credentials
-    generated into Secrets Manager and rotated."""
+    generated into Secrets Manager and rotated. Two logins: the owner (master secret: the migrations
+    only) and the application role (DML only, `app_secret`: every other function), each its own secret,
+    both registered with the proxy."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: DeployConfig, network: Network
@@ -87,9 +90,21 @@ class Database(Construct):
         assert self.instance.secret is not None
         self.secret = self.instance.secret
         self.instance.add_rotation_single_user(automatically_after=Duration.days(30))
+        # the application role (created by migration 0005, its password set by the migration function
+        # from this secret at each deploy); rotated as a single user (it may change its own password)
+        self.app_secret = rds.DatabaseSecret(
+            self, "AppSecret", username=APP_ROLE, secret_name=config.name("database-app"),
+            master_secret=self.secret,
+        ).attach(self.instance)  # fmt: skip
+        secretsmanager.SecretRotation(
+            self, "AppSecretRotation",
+            application=secretsmanager.SecretRotationApplication.POSTGRES_ROTATION_SINGLE_USER,
+            secret=self.app_secret, target=self.instance, vpc=network.vpc,
+            vpc_subnets=network.app_subnets, automatically_after=Duration.days(30),
+        )  # fmt: skip
         self.proxy = self.instance.add_proxy(
             "Proxy",
-            secrets=[self.secret],
+            secrets=[self.secret, self.app_secret],
             vpc=network.vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_group_name="data"),
             require_tls=True,
@@ -118,22 +133,34 @@ class RateLimitTable(Construct):
         )
 
 
+#: the API-key secrets once held the webhook secret too, generated. A changed GenerateSecretString makes
+#: CloudFormation generate the whole secret again (wiping the keys an operator entered), so these keep
+#: generating that key; nothing reads it (SECRET_ENV: the webhook secrets have their own secrets now)
+_KEPT_GENERATED_KEY = {"razorpay": GENERATED_KEY, "vapi": GENERATED_KEY}
+
+
+def secret_suffix(env_name: str) -> str:
+    """PREPKIT_RAZORPAY_WEBHOOK_SECRET_ARN -> razorpay-webhook (the secret is prepkit-<stage>-razorpay-webhook)."""
+    return env_name.removeprefix("PREPKIT_").removesuffix("_SECRET_ARN").lower().replace("_", "-")
+
+
 class ProviderSecrets(Construct):
-    """One Secrets Manager secret per provider, created with placeholders (the webhook secrets are generated:
-    paste them into the Razorpay and Vapi dashboards). Keys match prepkit.secrets.SECRET_ENV."""
+    """The provider secrets, keys as prepkit.secrets.SECRET_ENV: the API keys (created with placeholders
+    to replace) apart from the webhook secrets (generated: paste them into the Razorpay and Vapi
+    dashboards), so a function that only verifies webhooks can read no API key."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeployConfig) -> None:
         super().__init__(scope, construct_id)
         self.secrets: dict[str, secretsmanager.Secret] = {}
         for env_name, keys in SECRET_ENV.items():
-            provider = env_name.removeprefix("PREPKIT_").removesuffix("_SECRET_ARN").lower()
-            generated = "webhookSecret" if "webhookSecret" in keys else "unused"
+            suffix = secret_suffix(env_name)
+            generated = GENERATED_KEY if GENERATED_KEY in keys else _KEPT_GENERATED_KEY.get(suffix, "unused")
             template = {key: PLACEHOLDER for key in keys if key != generated}
             self.secrets[env_name] = secretsmanager.Secret(
                 self,
-                provider.capitalize(),
-                secret_name=config.name(provider),
-                description=f"PrepKit {provider} credentials: replace {PLACEHOLDER} (see README, deploy guide)",
+                suffix.title().replace("-", ""),
+                secret_name=config.name(suffix),
+                description=f"PrepKit {suffix} credentials: replace any {PLACEHOLDER} (README, deploy guide)",
                 generate_secret_string=secretsmanager.SecretStringGenerator(
                     secret_string_template=json.dumps(template),
                     generate_string_key=generated,

@@ -133,6 +133,9 @@ def deployed_settings(**overrides: object) -> Settings:
         "vapi_api_key": SecretStr("a-real-vapi-key"),
         "vapi_webhook_secret": SecretStr("a-real-vapi-webhook-secret"),
         "vapi_credential_id": "cred-deployed-example",
+        "public_base_url": "https://abc123defg.execute-api.ap-south-1.amazonaws.com",
+        "pipeline_state_machine_arn": "arn:aws:states:ap-south-1:210987654321:stateMachine:prepkit-prod-pipeline",
+        "rate_limit_table": "prepkit-prod-rate-limits",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

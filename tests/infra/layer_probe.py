@@ -22,9 +22,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-#: local-only code: run by `make dev` / `make demo`, never by a function (the test checks that no
-#: function's cold start loads it). Its modules are not imported and its imports are not checked.
-LOCAL_ONLY_PACKAGE = "prepkit.local"
+#: local-only code (infra_cdk.layers.LOCAL_ONLY): run by `make dev` / `make demo` and the tests, never by a
+#: function, and not in the built core layer. An import of it in a deployable module must be lazy (inside
+#: an offline-only branch): the probe records each one and checks that the layer cannot satisfy it.
+LOCAL_ONLY_MODULES = ("prepkit.local", "prepkit.adapters.call_simulator")
+
+
+def _is_local_only(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in LOCAL_ONLY_MODULES)
 
 
 def _failure(where: str, exc: BaseException, core: Path | None) -> dict[str, Any]:
@@ -106,27 +111,29 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _import_statements(tree: ast.AST, package: str) -> list[tuple[int, str, list[str]]]:
-    """(line, module, names) of every import statement, lazy ones included, not under TYPE_CHECKING."""
-    found: list[tuple[int, str, list[str]]] = []
+def _import_statements(tree: ast.AST, package: str) -> list[tuple[int, str, list[str], bool]]:
+    """(line, module, names, lazy) of every import statement, lazy ones (inside a function) included,
+    not under TYPE_CHECKING."""
+    found: list[tuple[int, str, list[str], bool]] = []
 
-    def visit(node: ast.AST) -> None:
+    def visit(node: ast.AST, lazy: bool) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             for statement in node.orelse:
-                visit(statement)
+                visit(statement, lazy)
             return
         if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name, []) for alias in node.names)
+            found.extend((node.lineno, alias.name, [], lazy) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
             base = node.module or ""
             if node.level:
                 anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{anchor}.{base}" if base else anchor
-            found.append((node.lineno, base, [alias.name for alias in node.names]))
+            found.append((node.lineno, base, [alias.name for alias in node.names], lazy))
+        inner = lazy or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
         for child in ast.iter_child_nodes(node):
-            visit(child)
+            visit(child, inner)
 
-    visit(tree)
+    visit(tree, False)
     return found
 
 
@@ -140,8 +147,9 @@ def _check_import(module: str, names: list[str]) -> None:
 def probe_modules(core: Path) -> dict[str, Any]:
     failures: list[dict[str, Any]] = []
     imported, checked, skipped = [], [], []
+    local_imports: list[dict[str, Any]] = []
     for name in _module_names(core):
-        if name == LOCAL_ONLY_PACKAGE or name.startswith(LOCAL_ONLY_PACKAGE + "."):
+        if _is_local_only(name):  # in the layer at all: the test fails on it
             skipped.append(name)
             continue
         try:
@@ -152,7 +160,13 @@ def probe_modules(core: Path) -> dict[str, Any]:
         path = core / Path(*name.split("."))
         source = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
         package = name if source.name == "__init__.py" else name.rpartition(".")[0]
-        for line, module, names in _import_statements(ast.parse(source.read_text()), package):
+        for line, module, names, lazy in _import_statements(ast.parse(source.read_text()), package):
+            if _is_local_only(module):
+                local_imports.append(
+                    {"where": f"{source.relative_to(core)}:{line}", "module": module, "lazy": lazy,
+                     "importable": _importable(module)}
+                )  # fmt: skip
+                continue
             try:
                 _check_import(module, names)
                 checked.append(f"{name}:{line} {module}")
@@ -170,14 +184,41 @@ def probe_modules(core: Path) -> dict[str, Any]:
         data = _package_data()
     except BaseException as exc:
         failures.append(_failure("the package's data files", exc, core))
+    routes: list[str] = []
+    try:
+        routes = _deployed_routes()
+    except BaseException as exc:
+        failures.append(_failure("create_app (deployed settings)", exc, core))
     return {
         "failures": failures,
         "imported": imported,
         "checked_imports": checked,
         "skipped": skipped,
+        "local_imports": local_imports,
+        "local_only_importable": {m: _importable(m) for m in LOCAL_ONLY_MODULES},
         "adapters": adapters,
         "data": data,
+        "routes": routes,
     }
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _deployed_routes() -> list[str]:
+    """Every route of the whole app (all functions' routes together) built with deployed settings, as its
+    OpenAPI document lists them (FastAPI builds it from the routes it serves)."""
+    from prepkit.api.app import create_app
+    from prepkit.container import build_container
+    from prepkit.settings import get_settings
+
+    paths: dict[str, dict[str, Any]] = create_app(build_container(get_settings())).openapi()["paths"]
+    return sorted(f"{method.upper()} {path}" for path, methods in paths.items() for method in methods)
 
 
 def _package_data() -> dict[str, Any]:

@@ -40,10 +40,22 @@ import boto3
 import pytest
 
 from infra_cdk import layers as layer_build
-from infra_cdk.service import SPECS
+from infra_cdk.service import SPECS, function_env
+from prepkit.db.migrate import APP_ROLE
 from prepkit.local.stack import free_port, moto_server
-from prepkit.routes import FUNCTIONS, NON_HTTP_FUNCTIONS
-from prepkit.secrets import DB_HOST_ENV, DB_SECRET_ENV, SECRET_ENV
+from prepkit.routes import FUNCTIONS, NON_HTTP_FUNCTIONS, ROUTES
+from prepkit.secrets import (
+    APP_DB_SECRET_ENV,
+    DB_HOST_ENV,
+    DB_SECRET_ENV,
+    GEMINI_SECRET_ENV,
+    RAZORPAY_SECRET_ENV,
+    RAZORPAY_WEBHOOK_SECRET_ENV,
+    SECRET_ENV,
+    VAPI_SECRET_ENV,
+    VAPI_WEBHOOK_SECRET_ENV,
+)
+from tests.infra.layer_probe import LOCAL_ONLY_MODULES
 
 pytestmark = pytest.mark.layers
 
@@ -67,7 +79,7 @@ REAL_ADAPTERS = {
     "insights": "prepkit.adapters.postgres_insights.PostgresInsightsRepository",
     "pool": "psycopg_pool.pool.ConnectionPool",
 }
-OFFLINE_ONLY_MODULES = ("prepkit.local", "prepkit.adapters.call_simulator")
+OFFLINE_ONLY_MODULES = LOCAL_ONLY_MODULES
 
 
 @dataclass(frozen=True)
@@ -142,24 +154,23 @@ def deployed_secrets() -> Iterator[dict[str, str]]:
     """Secrets Manager on 127.0.0.1 (moto) holding every secret a deployed stage has, in its real JSON
     shape (prepkit.secrets.SECRET_ENV; the database secret is RDS's own JSON). Env name -> ARN."""
     values: dict[str, dict[str, Any]] = {
-        "PREPKIT_GEMINI_SECRET_ARN": {"apiKey": "AIza" + secrets.token_urlsafe(26)[:35]},
-        "PREPKIT_RAZORPAY_SECRET_ARN": {
-            "keyId": "rzp_test_" + secrets.token_hex(7),
-            "keySecret": secrets.token_urlsafe(18),
-            "webhookSecret": secrets.token_urlsafe(24),
-        },
-        "PREPKIT_VAPI_SECRET_ARN": {
-            "apiKey": _uuid(),
-            "webhookSecret": secrets.token_urlsafe(24),
-            "credentialId": _uuid(),
-        },
-        DB_SECRET_ENV: {
+        GEMINI_SECRET_ENV: {"apiKey": "AIza" + secrets.token_urlsafe(26)[:35]},
+        RAZORPAY_SECRET_ENV: {"keyId": "rzp_test_" + secrets.token_hex(7), "keySecret": secrets.token_urlsafe(18)},
+        RAZORPAY_WEBHOOK_SECRET_ENV: {"webhookSecret": secrets.token_urlsafe(24)},
+        VAPI_SECRET_ENV: {"apiKey": _uuid(), "credentialId": _uuid()},
+        VAPI_WEBHOOK_SECRET_ENV: {"webhookSecret": secrets.token_urlsafe(24)},
+        DB_SECRET_ENV: {  # the login of a function (the owner's for migrate, the app role's for the others)
             "engine": "postgres", "username": "prepkit", "password": secrets.token_urlsafe(24),
             "host": "prepkit-dev-db.abcdefghijkl.ap-south-1.rds.amazonaws.com", "port": free_port(),
             "dbname": "prepkit",
         },
+        APP_DB_SECRET_ENV: {
+            "engine": "postgres", "username": APP_ROLE, "password": secrets.token_urlsafe(24),
+            "host": "prepkit-dev-db.abcdefghijkl.ap-south-1.rds.amazonaws.com", "port": free_port(),
+            "dbname": "prepkit",
+        },
     }  # fmt: skip
-    assert set(values) == {*SECRET_ENV, DB_SECRET_ENV}, "a secret the deployed stage has is missing here"
+    assert set(values) == {*SECRET_ENV, DB_SECRET_ENV, APP_DB_SECRET_ENV}, "a deployed secret is missing here"
     moto_port = os.environ.get("MOTO_PORT")  # moto_server sets it for this process
     with moto_server(free_port()) as endpoint:
         client = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="ap-south-1")
@@ -217,8 +228,9 @@ def lambda_env(function: str, secrets_: dict[str, str], layers: Layers, code_roo
         "POWERTOOLS_LOG_LEVEL": "ERROR",
         DB_SECRET_ENV: secrets_[DB_SECRET_ENV],
         DB_HOST_ENV: "127.0.0.1",
+        **({APP_DB_SECRET_ENV: secrets_[APP_DB_SECRET_ENV]} if spec.database_owner else {}),
         **{env: secrets_[env] for env in spec.provider_secrets},
-        **spec.env,
+        **function_env(function, spec),
     }
 
 
@@ -292,14 +304,18 @@ def cold_starts(
     vendors' own webhooks with a bad credential."""
     tmp = tmp_path_factory.mktemp("cold-starts")
     events = {}
-    for name, event in {"health": health_event(), **webhook_events()}.items():
+    for name, event in {"health": health_event(), "dev-token": dev_token_event(), **webhook_events()}.items():
         events[name] = tmp / f"{name}.json"
         events[name].write_text(json.dumps(event))
 
     def start(function: str) -> dict[str, Any]:
         root = code_root(function, tmp)
         env = lambda_env(function, deployed_secrets, built, root)
-        sent = [n for n in events if function in FUNCTIONS and (n == "health" or function == "webhooks")]
+        sent = [
+            n
+            for n in events
+            if function in FUNCTIONS and (n in ("health", "dev-token") or function == "webhooks")
+        ]
         try:
             report = probe(built, "handler", root, env, work=tmp, events=tuple(events[n] for n in sent))
             report["sent"] = sent
@@ -331,6 +347,11 @@ def health_event() -> dict[str, Any]:
     return api_event("GET", "/health")
 
 
+def dev_token_event() -> dict[str, Any]:
+    """The local stage's token route: a deployed function must not have it (anyone could mint tokens)."""
+    return api_event("POST", "/dev/token", json.dumps({"userId": "mallory", "groups": ["admin"]}).encode())
+
+
 def webhook_events() -> dict[str, dict[str, Any]]:
     """The vendors' published webhooks (/work/shared/vendor, byte for byte) with a wrong credential."""
     vendor = Path(os.environ.get("PREPKIT_VENDOR_DIR", ROOT.parent / "shared" / "vendor"))
@@ -359,14 +380,14 @@ def test_function_cold_starts_from_the_built_layers_alone(
     assert not offline, f"a deployed function loads local-only code: {offline}"
     if function != "migrate":  # the others build the container at cold start
         assert "prepkit.container" in loaded
-    for env in SPECS[function].provider_secrets:  # the real adapter behind each secret it is given
-        adapter = {"PREPKIT_RAZORPAY_SECRET_ARN": "prepkit.adapters.razorpay",
-                   "PREPKIT_VAPI_SECRET_ARN": "prepkit.adapters.vapi",
-                   "PREPKIT_GEMINI_SECRET_ARN": "prepkit.adapters.gemini"}[env]  # fmt: skip
-        assert adapter in loaded, f"{function} has {env} but did not build {adapter}"
+    api_keys = {RAZORPAY_SECRET_ENV: "prepkit.adapters.razorpay", VAPI_SECRET_ENV: "prepkit.adapters.vapi",
+                GEMINI_SECRET_ENV: "prepkit.adapters.gemini"}  # fmt: skip
+    for env in SPECS[function].provider_secrets:  # the real adapter behind each API key it is given
+        if env in api_keys:
+            assert api_keys[env] in loaded, f"{function} has {env} but did not build {api_keys[env]}"
     # served through Mangum and Powertools, by the app of this function only
     responses = dict(zip(report["sent"], report["responses"], strict=True))
-    assert set(responses) == ({"health"} if function in FUNCTIONS else set()) | (
+    assert set(responses) == ({"health", "dev-token"} if function in FUNCTIONS else set()) | (
         set(webhook_events()) if function == "webhooks" else set()
     )
     for name, response in responses.items():
@@ -374,7 +395,9 @@ def test_function_cold_starts_from_the_built_layers_alone(
         if name == "health" and function == "reads":
             assert (response["statusCode"], body) == (200, {"status": "ok", "stage": "dev"})
             continue
-        assert response["statusCode"] == (404 if name == "health" else 401), (name, response)
+        assert response["statusCode"] == (404 if name in ("health", "dev-token") else 401), (name, response)
+        if name == "dev-token":
+            assert "token" not in body
         assert {"error", "code", "userMessage", "recoverable", "details"} <= set(body)
 
 
@@ -397,8 +420,8 @@ def test_every_deployable_module_and_adapter_loads_from_the_built_layers_alone(
         ".".join(p.relative_to(built.core).with_suffix("").parts).removesuffix(".__init__")
         for p in (built.core / "prepkit").rglob("*.py")
     }
-    assert set(report["imported"]) == {m for m in every if not m.startswith("prepkit.local")}
-    assert set(report["skipped"]) >= {m for m in every if m.startswith("prepkit.local")}
+    assert set(report["imported"]) == every
+    assert report["skipped"] == []
     assert report["checked_imports"], "no import statement was checked"
     assert {name: report["adapters"].get(name) for name in REAL_ADAPTERS} == REAL_ADAPTERS
     shipped = sorted(
@@ -454,3 +477,29 @@ def test_the_probe_sees_nothing_but_the_layers(built: Layers, modules_report: di
     venv = Path(sys.prefix).resolve()
     assert not any(p.resolve().is_relative_to(venv) for p in paths), paths
     assert os.path.commonpath([built.deps, ROOT]) != str(ROOT), "the layers were built inside the repo"
+
+
+def test_the_built_core_layer_holds_no_local_only_code_and_nothing_deployed_needs_it(
+    modules_report: dict[str, Any], built: Layers
+) -> None:
+    """The local engine, the Checkout simulator route's code and the call simulator are left out of the
+    core layer (infra_cdk.layers.LOCAL_ONLY); the imports of them that remain are lazy, in offline-only
+    branches, and the layer cannot satisfy them, so a deployed function that reached one would fail
+    loudly. Every deployed function's cold start and requests above run without them."""
+    assert layer_build.local_only_modules() == LOCAL_ONLY_MODULES
+    shipped = {p.relative_to(built.core).as_posix() for p in built.core.rglob("*") if p.is_file()}
+    assert not {f for f in shipped if f.startswith("prepkit/local/")}, "the local package is in the layer"
+    assert "prepkit/adapters/call_simulator.py" not in shipped
+    assert "prepkit/settings.py" in shipped and "prepkit/db/migrations/0001_sessions.sql" in shipped
+    report = modules_report
+    assert report["local_only_importable"] == dict.fromkeys(LOCAL_ONLY_MODULES, False)
+    assert report["local_imports"], "expected the offline branches' lazy imports to be found"
+    eager = [i for i in report["local_imports"] if not i["lazy"] or i["importable"]]
+    assert not eager, f"deployable code imports local-only code at module level: {eager}"
+
+
+def test_a_deployed_app_has_no_dev_route(modules_report: dict[str, Any]) -> None:
+    routes = modules_report["routes"]
+    deployed = {f"{r.method} {r.path}" for r in ROUTES if not r.local_only}
+    assert set(routes) == deployed
+    assert not [r for r in routes if r.split(" ", 1)[1].startswith("/dev")]

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match
+from pydantic import SecretStr
 
 from infra_cdk.app import build
 from infra_cdk.config import DeployConfig
 from infra_cdk.nag import ACCEPTED, NON_PRODUCTION_DATABASE, PUBLIC_ROUTE, VENDOR_SECRET
 from infra_cdk.service import SPECS
+from infra_cdk.stateful import secret_suffix
 from prepkit.adapters.dynamo_rate_limiter import PARTITION_KEY, TTL_ATTRIBUTE
+from prepkit.db.migrate import APP_ROLE, FINGERPRINT_ENV, Migration, available, fingerprint
 from prepkit.pipeline import render
 from prepkit.routes import FUNCTIONS, NON_HTTP_FUNCTIONS, ROUTES
-from tests.infra.conftest import Synth, resolve
+from prepkit.secrets import (
+    APP_DB_SECRET_ENV,
+    DB_SECRET_ENV,
+    GEMINI_SECRET_ENV,
+    RAZORPAY_SECRET_ENV,
+    VAPI_SECRET_ENV,
+)
+from tests.fakes import deployed_settings
+from tests.infra.conftest import Synth, resolve, synth
 
 
 def _functions(s: Synth) -> dict[str, str]:
@@ -143,9 +155,12 @@ def _resources(statement: dict[str, Any]) -> list[Any]:
 def test_iam_grants_are_least_privilege(prod: Synth) -> None:
     statements = _statements(prod)
     secrets = {
-        resolve({"Ref": logical}): f"{res['Properties']['Name'].split('-')[-1]}"
+        resolve({"Ref": logical}): res["Properties"]["Name"].removeprefix("prepkit-prod-")
         for logical, res in prod.resources(prod.stateful, "AWS::SecretsManager::Secret").items()
     }
+    # an attached secret (the application role's: host and port added) is granted through its attachment
+    for logical, res in prod.resources(prod.stateful, "AWS::SecretsManager::SecretTargetAttachment").items():
+        secrets[resolve({"Ref": logical})] = secrets[resolve(res["Properties"]["SecretId"])]
     machine_arn = f"arn:<AWS::Partition>:states:{prod.service_stack.region}:<AWS::AccountId>:stateMachine:prepkit-prod-pipeline"
     for fn, spec in SPECS.items():
         stmts = statements[fn]
@@ -164,10 +179,11 @@ def test_iam_grants_are_least_privilege(prod: Synth) -> None:
         provider_names = {
             n for r in readable for ref, n in secrets.items() if str(ref).strip("<>").split(".")[0] in r
         }
-        expected = {
-            env.removeprefix("PREPKIT_").removesuffix("_SECRET_ARN").lower() for env in spec.provider_secrets
-        }
-        assert provider_names - {"database"} == expected, fn
+        expected = {secret_suffix(env) for env in spec.provider_secrets}
+        # the migrations log in as the owner and set the application role's password; the others log
+        # in as the application role (DML only) and never read the owner's secret
+        databases = {"database", "database-app"} if spec.database_owner else {"database-app"}
+        assert provider_names == expected | databases, fn
         assert all(
             "*" not in str(r) or r.endswith("*") is False
             for s in stmts
@@ -213,7 +229,7 @@ def test_the_database_is_encrypted_private_backed_up_and_behind_a_proxy(prod: Sy
     prod.stateful.has_resource_properties(
         "AWS::RDS::DBProxy", Match.object_like({"RequireTLS": True, "EngineFamily": "POSTGRESQL"})
     )
-    prod.stateful.resource_count_is("AWS::SecretsManager::RotationSchedule", 1)
+    prod.stateful.resource_count_is("AWS::SecretsManager::RotationSchedule", 2)  # owner and app role
     # the subnet group is the isolated "data" subnets
     (group,) = prod.resources(prod.stateful, "AWS::RDS::DBSubnetGroup").values()
     subnets = prod.resources(prod.stateful, "AWS::EC2::Subnet")
@@ -269,7 +285,16 @@ def test_provider_secrets_and_cognito(prod: Synth) -> None:
     assert json.loads(vapi["SecretStringTemplate"]) == {"apiKey": "REPLACE_ME", "credentialId": "REPLACE_ME"}
     razorpay = secrets["prepkit-prod-razorpay"]["GenerateSecretString"]
     assert json.loads(razorpay["SecretStringTemplate"]) == {"keyId": "REPLACE_ME", "keySecret": "REPLACE_ME"}
-    assert razorpay["GenerateStringKey"] == "webhookSecret"  # we choose it, then paste it into Razorpay
+    # unchanged since the webhook secrets moved out (a changed generator would wipe the entered keys)
+    assert razorpay["GenerateStringKey"] == vapi["GenerateStringKey"] == "webhookSecret"
+    # the webhook secrets: generated, each alone in its secret (we choose it, then paste it into the
+    # vendor's dashboard); the webhooks function reads these two and no API key
+    for name in ("prepkit-prod-razorpay-webhook", "prepkit-prod-vapi-webhook"):
+        generator = secrets[name]["GenerateSecretString"]
+        assert (json.loads(generator["SecretStringTemplate"]), generator["GenerateStringKey"]) == (
+            {},
+            "webhookSecret",
+        )
     prod.stateful.has_resource_properties(
         "AWS::Cognito::UserPoolGroup", Match.object_like({"GroupName": "admin"})
     )
@@ -321,6 +346,67 @@ def test_alarms_and_dashboard(prod: Synth, dev: Synth) -> None:
         assert metric in body
 
 
+def _alarm(s: Synth, logical_prefix: str) -> dict[str, Any]:
+    alarms = s.resources(s.service, "AWS::CloudWatch::Alarm")
+    (alarm,) = [a["Properties"] for logical, a in alarms.items() if logical_prefix in logical]
+    properties: dict[str, Any] = alarm
+    return properties
+
+
+def test_money_and_fail_open_alarms(prod: Synth) -> None:
+    """Each money event alarms at its first occurrence; the rate limiter failing open alarms as a rate
+    over every rate class of the route table."""
+    alarms = prod.resources(prod.service, "AWS::CloudWatch::Alarm").values()
+    by_metric = {a["Properties"].get("MetricName"): a["Properties"] for a in alarms}
+    for metric in ("PipelineStartFailed", "PaymentMismatch", "ExtraPaymentRefunded", "RefundFailed"):
+        alarm = by_metric[metric]
+        assert alarm["Namespace"] == "PrepKit" and alarm["Statistic"] == "Sum"
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "prepkit"}]  # as the app emits it
+        assert alarm["Threshold"] == 1
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["AlarmActions"]
+    fail_open = _alarm(prod, "RateLimiterFailOpen")
+    queries = {q["Id"]: q for q in fail_open["Metrics"]}
+    classes = {r.rate_class for r in ROUTES if r.rate_class}
+    watched = {
+        dims["route_class"]
+        for q in queries.values()
+        if q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "RateLimiterUnavailable"
+        for dims in [{d["Name"]: d["Value"] for d in q["MetricStat"]["Metric"]["Dimensions"]}]
+        if dims["service"] == "prepkit"
+    }
+    assert watched == classes
+    assert len([q for q in queries.values() if "MetricStat" in q]) <= 10  # CloudWatch's hard limit
+    (result,) = [q for q in queries.values() if q.get("ReturnData", True) and "Expression" in q]
+    assert all(f"FILL(rl_{c}, 0)" in result["Expression"] for c in classes)
+    assert "/ requests" in result["Expression"]
+    assert fail_open["Threshold"] == 1 and "fail" in fail_open["AlarmDescription"]
+
+
+def test_a_log_metric_filter_counts_the_5xx_the_request_log_says(prod: Synth) -> None:
+    """The request log line (one per request, status as sent: an unhandled error is 500, not 0) of
+    every HTTP function feeds one metric, and an alarm watches it."""
+    groups = {
+        logical: res["Properties"]["LogGroupName"]
+        for logical, res in prod.resources(prod.service, "AWS::Logs::LogGroup").items()
+        if isinstance(res["Properties"].get("LogGroupName"), str)
+    }
+    filters = prod.resources(prod.service, "AWS::Logs::MetricFilter").values()
+    watched = set()
+    for f in filters:
+        p = f["Properties"]
+        (transformation,) = p["MetricTransformations"]
+        if transformation["MetricName"] != "LoggedServerErrors":
+            continue
+        assert transformation["MetricNamespace"] == "PrepKit" and transformation["MetricValue"] == "1"
+        assert p["FilterPattern"] == '{ ($.message = "request") && ($.status >= 500) }'
+        watched.add(groups[resolve(p["LogGroupName"]).strip("<>")])
+    assert watched == {f"/aws/lambda/prepkit-prod-{r.function}" for r in ROUTES if not r.local_only}
+    alarm = _alarm(prod, "LoggedServerErrors")
+    assert alarm["MetricName"] == "LoggedServerErrors" and alarm["Namespace"] == "PrepKit"
+    assert alarm["Threshold"] == 5 and "5xx" in alarm["AlarmDescription"]
+
+
 def test_cdk_nag_passes_with_every_acknowledgement_reasoned(layers_dir: Path) -> None:
     for rules in (ACCEPTED, PUBLIC_ROUTE, VENDOR_SECRET, NON_PRODUCTION_DATABASE):
         assert all(len(reason) > 20 for reason in rules.values())
@@ -334,3 +420,166 @@ def test_cdk_nag_passes_with_every_acknowledgement_reasoned(layers_dir: Path) ->
 def test_bad_settings_are_refused(context: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=r"stage|architecture"):
         DeployConfig.from_context(cdk.App(context=context))
+
+
+# --- deploys migrate, functions know their limits, least privilege at the data layer ----------------
+
+
+def _by_name(s: Synth) -> dict[str, dict[str, Any]]:
+    """short function name -> its resource (Properties, DependsOn)."""
+    functions = s.resources(s.service, "AWS::Lambda::Function")
+    return {name: functions[logical] for logical, name in _functions(s).items()}
+
+
+def _trigger(s: Synth) -> dict[str, Any]:
+    ((logical, trigger),) = s.resources(s.service, "Custom::Trigger").items()
+    return {"logical": logical, **trigger}
+
+
+def test_a_migration_only_change_changes_what_the_trigger_runs(
+    prod: Synth, layers_dir: Path, tmp_path: Path
+) -> None:
+    """Same code, same settings, one more migration in the core layer: the migration function gets a new
+    fingerprint, so a new version, and the trigger (which runs the handler's current version) runs again."""
+    changed = tmp_path / "layers"
+    shutil.copytree(layers_dir, changed)
+    migrations = changed / "core" / "python" / "prepkit" / "db" / "migrations"
+    (migrations / "0999_only_a_migration.sql").write_text("CREATE TABLE only_a_migration (id int);\n")
+    after = synth(
+        changed, stage="prod", natGateways=2, alarmEmail="ops@example.com", dbInstanceType="t4g.small"
+    )
+
+    before_env = _by_name(prod)["migrate"]["Properties"]["Environment"]["Variables"]
+    after_env = _by_name(after)["migrate"]["Properties"]["Environment"]["Variables"]
+    shipped = [
+        Migration(f.name.removesuffix(".sql"), f.read_text()) for f in sorted(migrations.glob("*.sql"))
+    ]
+    assert after_env[FINGERPRINT_ENV] == fingerprint(shipped)
+    assert before_env[FINGERPRINT_ENV] == fingerprint(available())  # the repository's migrations
+    assert before_env[FINGERPRINT_ENV] != after_env[FINGERPRINT_ENV]
+    assert {k: v for k, v in before_env.items() if k != FINGERPRINT_ENV} == {
+        k: v for k, v in after_env.items() if k != FINGERPRINT_ENV
+    }
+    # the trigger runs the migration function's current version: a new one
+    before_trigger, after_trigger = _trigger(prod), _trigger(after)
+    assert before_trigger["Properties"]["ExecuteOnHandlerChange"] is True
+    assert before_trigger["Properties"]["HandlerArn"] != after_trigger["Properties"]["HandlerArn"]
+    version = after_trigger["Properties"]["HandlerArn"]["Ref"]
+    versions = after.resources(after.service, "AWS::Lambda::Version")
+    migrate_logical = next(k for k, n in _functions(after).items() if n == "migrate")
+    assert versions[version]["Properties"]["FunctionName"] == {"Ref": migrate_logical}
+
+
+def test_migrations_run_before_any_other_function_is_created_or_updated(prod: Synth) -> None:
+    trigger = _trigger(prod)["logical"]
+    for name, function in _by_name(prod).items():
+        depends = function.get("DependsOn", [])
+        assert (trigger in depends) == (name != "migrate"), name
+    assert int(_trigger(prod)["Properties"]["Timeout"]) >= SPECS["migrate"].timeout_s * 1000
+
+
+def test_each_function_knows_its_name_and_timeout_and_its_provider_timeouts_fit(prod: Synth) -> None:
+    functions = _by_name(prod)
+    assert set(functions) == set(SPECS)
+    for name, spec in SPECS.items():
+        props = functions[name]["Properties"]
+        env = props["Environment"]["Variables"]
+        assert props["Timeout"] == spec.timeout_s
+        assert (env["PREPKIT_FUNCTION"], env["PREPKIT_FUNCTION_TIMEOUT_S"]) == (name, str(spec.timeout_s))
+        # the default provider timeouts, with every provider key this function gets, fit its timeout
+        keys = {
+            "gemini_api_key": SecretStr("AIza-example")
+            if GEMINI_SECRET_ENV in spec.provider_secrets
+            else None,
+            "razorpay_key_secret": SecretStr("ks") if RAZORPAY_SECRET_ENV in spec.provider_secrets else None,
+            "vapi_api_key": SecretStr("vk") if VAPI_SECRET_ENV in spec.provider_secrets else None,
+        }
+        settings = deployed_settings(
+            public_base_url="https://abc.execute-api.ap-south-1.amazonaws.com",
+            pipeline_state_machine_arn="arn:aws:states:ap-south-1:210987654321:stateMachine:prepkit-prod-pipeline",
+            rate_limit_table="prepkit-prod-rate-limits-table",
+            function=env["PREPKIT_FUNCTION"],
+            function_timeout_s=float(env["PREPKIT_FUNCTION_TIMEOUT_S"]),
+            **keys,
+        )
+        assert settings.function_timeout_s == spec.timeout_s
+
+
+def test_only_the_migrations_log_in_as_the_database_owner(prod: Synth) -> None:
+    secrets = prod.resources(prod.stateful, "AWS::SecretsManager::Secret")
+    by_name = {v["Properties"]["Name"]: k for k, v in secrets.items()}
+    app_secret = secrets[by_name["prepkit-prod-database-app"]]
+    template = json.loads(resolve(app_secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"]))
+    assert template["username"] == APP_ROLE
+    attachments = prod.resources(prod.stateful, "AWS::SecretsManager::SecretTargetAttachment")
+    (attachment,) = (
+        k
+        for k, v in attachments.items()
+        if v["Properties"]["SecretId"] == {"Ref": by_name["prepkit-prod-database-app"]}
+    )
+    # the owner's secret is granted through its own attachment (RDS adds host and port to both)
+    (owner,) = (
+        k
+        for k, v in attachments.items()
+        if v["Properties"]["SecretId"] == {"Ref": by_name["prepkit-prod-database"]}
+    )
+    for name, function in _by_name(prod).items():
+        env = function["Properties"]["Environment"]["Variables"]
+        login = json.dumps(env[DB_SECRET_ENV])
+        if SPECS[name].database_owner:
+            assert name == "migrate"
+            assert owner in login and attachment in json.dumps(env[APP_DB_SECRET_ENV])
+        else:
+            assert attachment in login and owner not in login, name
+            assert APP_DB_SECRET_ENV not in env, name
+    # the proxy accepts both logins
+    (proxy,) = prod.resources(prod.stateful, "AWS::RDS::DBProxy").values()
+    auth = json.dumps(proxy["Properties"]["Auth"])
+    assert owner in auth and attachment in auth
+
+
+def test_the_reconciler_runs_every_five_minutes_as_the_pipeline_function(prod: Synth) -> None:
+    (rule,) = prod.resources(prod.service, "AWS::Events::Rule").values()
+    p = rule["Properties"]
+    assert p["ScheduleExpression"] == "rate(5 minutes)"
+    assert p["State"] == "ENABLED"
+    (target,) = p["Targets"]
+    assert json.loads(target["Input"]) == {"action": "reconcile_all"}
+    assert str(resolve(target["Arn"])).startswith("<FunctionsPipeline")
+    permissions = [
+        q["Properties"]
+        for q in prod.resources(prod.service, "AWS::Lambda::Permission").values()
+        if q["Properties"]["Principal"] == "events.amazonaws.com"
+    ]
+    assert len(permissions) == 1
+    assert str(resolve(permissions[0]["FunctionName"])).startswith("<FunctionsPipeline")
+    # whoever starts a pipeline may read its executions' status (and nothing else of Step Functions)
+    executions = f"arn:<AWS::Partition>:states:{prod.service_stack.region}:<AWS::AccountId>:execution:prepkit-prod-pipeline:*"
+    statements = _statements(prod)
+    for fn, spec in SPECS.items():
+        describes = [s for s in statements[fn] if "states:DescribeExecution" in _actions(s)]
+        assert bool(describes) == spec.starts_pipeline, fn
+        for s in describes:
+            assert _actions(s) == ["states:DescribeExecution"]
+            assert _resources(s) == [executions]
+    assert SPECS["pipeline"].starts_pipeline  # the reconciler starts new executions
+
+
+def test_the_reconciler_acting_alarms(prod: Synth) -> None:
+    from prepkit.domain.reconciler import Action
+
+    alarm = _alarm(prod, "ReconcilerActions")
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"]
+    watched = {
+        dims["action"]
+        for q in alarm["Metrics"]
+        if q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "ReconcilerActed"
+        for dims in [{d["Name"]: d["Value"] for d in q["MetricStat"]["Metric"]["Dimensions"]}]
+        if dims["service"] == "prepkit"  # as the app emits it
+    }
+    assert watched == {a.value for a in Action if a is not Action.NONE}
+    (result,) = [q for q in alarm["Metrics"] if q.get("ReturnData", True) and "Expression" in q]
+    assert all(f"FILL(a_{a}, 0)" in result["Expression"] for a in watched)

@@ -31,7 +31,7 @@ from prepkit.domain.scoring import OfflineReportWriter
 from prepkit.local.engine import deploy_pipeline
 from prepkit.local.stack import LocalStack, free_port, local_stack, prepare
 from prepkit.pipeline.entry import make_pipeline_handler
-from prepkit.ports import QuestionGenerator, ReportWriter
+from prepkit.ports import QuestionGenerator, ReportWriter, Workflow
 from prepkit.settings import Settings, Stage
 from tests.fakes import RecordingMetrics
 
@@ -240,9 +240,18 @@ def make_flow(
         drop_end_report: bool = False,
         call_delay_s: float = 0.2,
         autoplay: bool = True,
+        wrap_workflow: Callable[[Workflow], Workflow] | None = None,
         **overrides: Any,
     ) -> Flow:
-        s = settings.model_copy(update={"start_window_s": 60, "call_end_timeout_s": 60, **overrides})
+        s = settings.model_copy(
+            update={  # Retry intervals at 1/50: the ASL's ~6 minute window of retries lasts ~7 s here
+                "start_window_s": 60,
+                "call_end_timeout_s": 60,
+                "pipeline_retry_scale": 0.02,
+                "reconcile_idle_s": 0,
+                **overrides,
+            }
+        )
         holder: dict[str, TestClient] = {}
         deliveries: list[tuple[str, int]] = []
 
@@ -265,7 +274,9 @@ def make_flow(
             payments=payments,
             voice=voice,
             report_writer=report_writer or OfflineReportWriter(),
-            workflow=StepFunctionsWorkflow(aws.client("stepfunctions", s), s.pipeline_state_machine_arn),
+            workflow=(wrap_workflow or (lambda w: w))(
+                StepFunctionsWorkflow(aws.client("stepfunctions", s), s.pipeline_state_machine_arn)
+            ),
             extras={"deliver": deliver},
         )
         handler = make_pipeline_handler(container)

@@ -16,6 +16,7 @@ from prepkit.container import vapi_auth
 from prepkit.domain.signatures import hmac_hex
 from tests.fakes import secret_of
 from tests.integration.conftest import Flow
+from tests.integration.test_payments import snapshot
 
 MakeFlow = Callable[..., Flow]
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -187,12 +188,14 @@ def test_bad_vapi_auth_is_401_and_writes_nothing(
     assert db.execute("SELECT count(*) FROM provider_events WHERE provider = 'vapi'").fetchone() == (0,)
 
 
-def test_a_stale_hmac_timestamp_is_refused(make_flow: MakeFlow) -> None:
+def test_a_stale_hmac_timestamp_is_refused(make_flow: MakeFlow, db: psycopg.Connection[Any]) -> None:
     flow = make_flow(autoplay=False)
     sid, call_id = _in_call(flow)
     body = end_of_call_report(call_id, sid, flow)
     stale = vapi_auth(flow.settings).sign(body, int(time.time()) - 3600)
+    before = snapshot(db)
     assert post_vapi(flow, body, stale).status_code == 401
+    assert snapshot(db) == before
 
 
 @pytest.mark.parametrize(
@@ -244,8 +247,11 @@ def test_duplicate_and_reordered_vapi_messages_end_the_same(
     assert db.execute("SELECT count(*) FROM reports WHERE session_id = %s", (sid,)).fetchone() == (1,)
 
 
-def test_unknown_and_informational_messages_are_acknowledged(make_flow: MakeFlow) -> None:
+def test_unknown_and_informational_messages_are_acknowledged(
+    make_flow: MakeFlow, db: psycopg.Connection[Any]
+) -> None:
     flow = make_flow()
+    before = snapshot(db)
     for message in (
         {"type": "transcript", "role": "user", "transcript": "hello", "call": {"id": "c1"}},
         {"type": "hang", "call": {"id": "c1"}},
@@ -255,34 +261,77 @@ def test_unknown_and_informational_messages_are_acknowledged(make_flow: MakeFlow
     ):
         r = post_vapi(flow, json.dumps({"message": message}).encode())
         assert r.status_code == 200, r.text
+        assert r.json()["result"].endswith("ignored"), r.json()
+    assert snapshot(db) == before  # acknowledged, and nothing about calls that are not ours is kept
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"message": "x"}'])
-def test_malformed_vapi_bodies_are_a_400(make_flow: MakeFlow, body: bytes) -> None:
-    flow = make_flow()
-    assert post_vapi(flow, body).status_code == 400
+def test_malformed_vapi_bodies_are_a_400(
+    make_flow: MakeFlow, db: psycopg.Connection[Any], body: bytes
+) -> None:
+    flow = make_flow(autoplay=False)
+    _in_call(flow)
+    before = snapshot(db)
+    r = post_vapi(flow, body)
+    assert r.status_code == 400
+    assert r.json()["code"] == "VALIDATION_ERROR"
+    assert snapshot(db) == before
 
 
 # -- the report -----------------------------------------------------------------------------------
 
 
-def test_report_is_202_until_ready_then_200_for_the_owner_only(make_flow: MakeFlow) -> None:
+def test_report_is_202_until_ready_then_200_for_the_owner_only(
+    make_flow: MakeFlow, db: psycopg.Connection[Any]
+) -> None:
     flow = make_flow(autoplay=False)
     sid = flow.setup()
-    r = flow.client.get(f"/interviews/{sid}/report", headers=flow.headers("alice"))
+
+    def report(user: str = "alice") -> Any:
+        return flow.client.get(f"/interviews/{sid}/report", headers=flow.headers(user))
+
+    r = report()
     assert r.status_code == 202
     assert r.json()["code"] == "TRANSCRIPT_MISSING"
     assert r.json()["details"] == {"state": "pending_payment"}
     flow.pay(sid)
+    assert (report().status_code, report().json()["details"]) == (202, {"state": "paid"})
     call_id = flow.start(sid)["callId"]
-    r = flow.client.get(f"/interviews/{sid}/report", headers=flow.headers("alice"))
-    assert (r.status_code, r.json()["details"]) == (202, {"state": "in_call"})
+    assert (report().status_code, report().json()["details"]) == (202, {"state": "in_call"})
     post_vapi(flow, end_of_call_report(call_id, sid, flow))
     flow.wait_for(sid, "completed")
-    r = flow.client.get(f"/interviews/{sid}/report", headers=flow.headers("alice"))
+    r = report()
     assert r.status_code == 200
-    assert r.json()["report"]["perQuestion"][0]["missingKeyPoints"] is not None
-    assert flow.client.get(f"/interviews/{sid}/report", headers=flow.headers("mallory")).status_code == 404
+    body = r.json()
+    # the report as stored for this session, and no other
+    row = db.execute(
+        "SELECT source, prompt_version, content FROM reports WHERE session_id = %s", (sid,)
+    ).fetchone()
+    assert row is not None
+    assert (body["sessionId"], body["source"], body["promptVersion"]) == (sid, row[0], row[1])
+    assert body["report"] == row[2]
+    # every rubric point of every question is either covered or listed as missing, never both
+    rubric = dict(
+        db.execute(
+            "SELECT position, expected_key_points FROM interview_questions WHERE session_id = %s", (sid,)
+        ).fetchall()
+    )
+    assert [a["position"] for a in body["report"]["perQuestion"]] == sorted(rubric)
+    for analysis in body["report"]["perQuestion"]:
+        points = rubric[analysis["position"]]
+        missing = analysis["missingKeyPoints"]
+        covered = [w.removeprefix("Covered: ") for w in analysis["whatWentWell"] if w.startswith("Covered: ")]
+        assert sorted(missing + covered) == sorted(points), analysis
+    assert any(a["missingKeyPoints"] for a in body["report"]["perQuestion"])  # a generic answer misses some
+    # another user learns nothing: the same 404 as for a session that does not exist
+    other = report("mallory")
+    assert other.status_code == 404
+    assert other.json()["code"] == "SESSION_NOT_FOUND"
+    assert "perQuestion" not in other.text
+    unknown = flow.client.get(
+        "/interviews/00000000-0000-4000-8000-000000000000/report", headers=flow.headers("mallory")
+    )
+    assert (unknown.status_code, unknown.json()["userMessage"]) == (404, other.json()["userMessage"])
 
 
 def test_report_reads_are_rate_limited(make_flow: MakeFlow) -> None:

@@ -1,9 +1,11 @@
 """Versioned migrations: applied once, in order, refusing edited history; the schema has the indexes the
-queries rely on."""
+queries rely on, and no index that no query uses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -11,6 +13,8 @@ import pytest
 
 from prepkit.db import migrate as migrations
 from prepkit.local.stack import LocalStack
+from tests.integration.conftest import token_for
+from tests.integration.test_payments import post_webhook
 
 
 @pytest.fixture
@@ -60,15 +64,100 @@ def test_a_failing_migration_leaves_nothing_half_applied(
         ).fetchone() == (0,)
 
 
-def test_indexes_for_the_queries(db: psycopg.Connection[Any]) -> None:
-    indexes = {
-        r[0]: r[1]
-        for r in db.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'interview_sessions'"
-        )
-    }
-    assert "(user_id, created_at DESC, id DESC)" in indexes["interview_sessions_user_created_idx"]
-    assert "(user_id, status)" in indexes["interview_sessions_user_status_idx"]
-    assert "(type, difficulty)" in indexes["interview_sessions_type_difficulty_idx"]
+def test_the_price_list_is_seeded(db: psycopg.Connection[Any]) -> None:
     prices = dict(db.execute("SELECT duration_minutes, amount_paise FROM pricing").fetchall())
     assert prices == {15: 9900, 20: 14900, 30: 19900, 45: 27900}
+
+
+_EXECUTE = psycopg.Cursor.execute
+
+
+def _recording(statements: dict[str, Any]) -> Callable[..., Any]:
+    """Cursor.execute, recording every statement the repositories (prepkit.adapters) send, with its
+    parameters."""
+
+    def execute(cursor: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+        frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("psycopg"):
+            frame = frame.f_back
+        if frame.f_globals.get("__name__", "").startswith("prepkit.adapters."):
+            if isinstance(query, bytes | str):
+                text = query.decode() if isinstance(query, bytes) else query
+            else:  # psycopg.sql.Composed
+                text = query.as_string(cursor)
+            if text.lstrip().split(" ", 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
+                statements.setdefault(text, params)
+        return _EXECUTE(cursor, query, params, **kw)
+
+    return execute
+
+
+def _index_uses(plan: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield plan["Node Type"], plan
+    for child in plan.get("Plans", []):
+        yield from _index_uses(child)
+
+
+def test_indexes_for_the_queries(
+    make_flow: Callable[..., Any], db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every statement the repositories run in a paid interview (and its refund, the webhooks, the reads,
+    the admin view, the reconciler) finds its rows through an index, and every index that is not a
+    uniqueness rule serves one of them: an index no query uses only slows every write."""
+    statements: dict[str, Any] = {}
+    monkeypatch.setattr(psycopg.Cursor, "execute", _recording(statements))
+    flow = make_flow()
+    done = flow.setup()
+    flow.pay(done)
+    flow.start(done)
+    assert flow.wait_for(done, "completed") == "completed"
+    refunded = flow.setup()
+    flow.pay(refunded)
+    assert flow.container.flow.task_expire(refunded) == "refunded"
+    refund = {
+        "entity": "event",
+        "event": "refund.processed",
+        "payload": {"refund": {"entity": {"id": "rfnd_IDX0000001", "payment_id": "pay_NOT_OURS",
+                                          "amount": 100, "status": "processed"}}},
+    }  # fmt: skip
+    assert post_webhook(flow, json.dumps(refund).encode(), event_id="evt_idx").status_code == 200
+    for path in (
+        "/interviews/history",
+        "/interviews/stats",
+        f"/interviews/{done}",
+        f"/interviews/{done}/report",
+    ):
+        assert flow.client.get(path, headers=flow.headers("alice")).status_code == 200, path
+    admin = {"Authorization": f"Bearer {token_for(flow.client, 'root', ['admin'])}"}
+    assert flow.client.get("/admin/metrics", headers=admin).status_code == 200
+    flow.container.flow.reconcile_all()
+    monkeypatch.undo()
+    assert len(statements) > 30
+
+    secondary = {
+        name
+        for (name,) in db.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND NOT i.indisunique"
+        )
+    }
+    used: set[str] = set()
+    unindexed: list[str] = []
+    with db.transaction():
+        db.execute("SET LOCAL enable_seqscan = off")  # at test sizes every table is one page
+        for sql, params in statements.items():
+            plan = db.execute(("EXPLAIN (FORMAT JSON) " + sql).encode(), params).fetchone()
+            assert plan is not None
+            for node, detail in _index_uses(plan[0][0]["Plan"]):
+                if "Index Name" in detail and ("Index Cond" in detail or node == "Bitmap Index Scan"):
+                    used.add(detail["Index Name"])
+                # a scan that filters rows without an index; the admin totals read every row by design
+                if node == "Seq Scan" and "Filter" in detail and params:
+                    unindexed.append(" ".join(sql.split())[:160])
+    assert unindexed == []
+    assert secondary - used == set(), "indexes no query uses"
+    assert {
+        "interview_sessions_user_created_idx",  # history, newest first; the counts per user
+        "payment_orders_session_idx",  # the session's open order
+        "refunds_payment_idx",  # refund webhooks, the refunded total of a payment
+    } <= used

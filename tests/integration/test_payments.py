@@ -46,6 +46,28 @@ def post_webhook(
     )
 
 
+#: every table a webhook (Razorpay's or Vapi's) may write; of the sessions, the columns a webhook writes
+#: (the pipeline, in its own threads, parks its task token on a paid session at any moment)
+TABLES = {
+    "interview_sessions": "(id, status, error_code, error_message, error_recoverable, paid_at,"
+    " pipeline_started_at, retakes_used)",
+    "payment_orders": "t",
+    "payments": "t",
+    "refunds": "t",
+    "provider_events": "t",
+    "calls": "t",
+    "reports": "t",
+}
+
+
+def snapshot(db: psycopg.Connection[Any]) -> dict[str, list[str]]:
+    """Every row of every table a webhook may write, as text."""
+    return {
+        table: [r[0] for r in db.execute(f"SELECT {row}::text FROM {table} t ORDER BY 1").fetchall()]  # noqa: S608
+        for table, row in TABLES.items()
+    }
+
+
 def _paid_setup(flow: Flow) -> tuple[str, str]:
     sid = flow.setup()
     return sid, flow.order(sid)["orderId"]
@@ -182,16 +204,18 @@ def test_webhook_with_a_bad_signature_is_401_and_writes_nothing(
 
 
 def test_webhook_signed_with_the_key_secret_instead_of_the_webhook_secret_is_refused(
-    make_flow: MakeFlow,
+    make_flow: MakeFlow, db: psycopg.Connection[Any]
 ) -> None:
     flow = make_flow()
     _, order_id = _paid_setup(flow)
     body = event("razorpay_payment_captured.json", ORDER_ID=order_id, PAYMENT_ID="pay_W1")
+    before = snapshot(db)
     r = post_webhook(flow, body, event_id="evt_k", secret=secret_of(flow.settings.razorpay_key_secret))
     assert r.status_code == 401
+    assert snapshot(db) == before
 
 
-def test_a_reserialised_body_fails_the_signature(make_flow: MakeFlow) -> None:
+def test_a_reserialised_body_fails_the_signature(make_flow: MakeFlow, db: psycopg.Connection[Any]) -> None:
     flow = make_flow()
     _, order_id = _paid_setup(flow)
     body = event("razorpay_payment_captured.json", ORDER_ID=order_id, PAYMENT_ID="pay_W1")
@@ -199,7 +223,9 @@ def test_a_reserialised_body_fails_the_signature(make_flow: MakeFlow) -> None:
         secret_of(flow.settings.razorpay_webhook_secret).encode(), body, hashlib.sha256
     ).hexdigest()
     compact = json.dumps(json.loads(body), separators=(",", ":")).encode()
+    before = snapshot(db)
     assert post_webhook(flow, compact, event_id="evt_c", signature=sig).status_code == 401
+    assert snapshot(db) == before
 
 
 def test_a_captured_webhook_alone_pays_and_starts_the_pipeline(
@@ -301,19 +327,30 @@ def test_unknown_orders_and_event_types_are_acknowledged_and_ignored(
 @pytest.mark.parametrize(
     "body", [b"not json", b"[]", b'{"event": "payment.captured", "payload": {"payment": {"entity": {}}}}']
 )
-def test_malformed_but_signed_bodies_are_a_400(make_flow: MakeFlow, body: bytes) -> None:
+def test_malformed_but_signed_bodies_are_a_400(
+    make_flow: MakeFlow, db: psycopg.Connection[Any], body: bytes
+) -> None:
     flow = make_flow()
-    assert post_webhook(flow, body, event_id="evt_bad").status_code == 400
+    _paid_setup(flow)
+    before = snapshot(db)
+    r = post_webhook(flow, body, event_id="evt_bad")
+    assert r.status_code == 400
+    assert r.json()["code"] == "VALIDATION_ERROR"
+    assert snapshot(db) == before
 
 
-def test_missing_event_id_is_a_400(make_flow: MakeFlow) -> None:
+def test_missing_event_id_is_a_400(make_flow: MakeFlow, db: psycopg.Connection[Any]) -> None:
     flow = make_flow()
-    body = b'{"event": "payment.captured"}'
+    _, order_id = _paid_setup(flow)
+    body = event("razorpay_payment_captured.json", ORDER_ID=order_id, PAYMENT_ID="pay_NOID1")
     sig = hmac.new(
         secret_of(flow.settings.razorpay_webhook_secret).encode(), body, hashlib.sha256
     ).hexdigest()
+    before = snapshot(db)
     r = flow.client.post("/webhooks/razorpay", content=body, headers={"x-razorpay-signature": sig})
     assert r.status_code == 400
+    assert r.json()["code"] == "VALIDATION_ERROR"
+    assert snapshot(db) == before  # a capture without its event id is not applied: Razorpay sends it again
 
 
 def _race(*calls: Callable[[], int]) -> list[int]:

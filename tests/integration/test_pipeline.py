@@ -3,18 +3,22 @@ in this process, simulated Razorpay Checkout and Vapi calls posting signed webho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import pytest
 from google.genai import errors as genai_errors
 
 from prepkit.adapters.gemini import GeminiCallSpec, GeminiReportWriter
-from prepkit.domain.errors import PaymentFailed
+from prepkit.domain.errors import ReportFailed
 from prepkit.local import engine
-from prepkit.pipeline.tasks import run_task
+from prepkit.pipeline.tasks import TaskHandler
 from tests.fakes import RecordingMetrics
 from tests.integration.conftest import Flow
+from tests.integration.test_payments import snapshot
 
 MakeFlow = Callable[..., Flow]
 
@@ -143,8 +147,8 @@ def test_no_start_within_the_window_expires_and_refunds(
     sid = flow.setup()
     flow.pay(sid)
     assert flow.wait_for(sid, "refunded", timeout_s=20) == "refunded"
-    assert flow.states(sid) == ["AwaitCandidate", "Expire"]
     assert flow.execution(sid)["status"] == "SUCCEEDED"
+    assert flow.states(sid) == ["AwaitCandidate", "Expire", "AfterExpire", "Expired"]
     session = flow.client.get(f"/interviews/{sid}", headers=flow.headers("alice")).json()
     assert session["error"]["code"] == "EXPIRED"
     assert db.execute("SELECT status FROM refunds WHERE session_id = %s", (sid,)).fetchone() == ("processed",)
@@ -311,49 +315,6 @@ def test_a_gemini_report_is_stored_with_model_usage_and_cost(make_flow: MakeFlow
     assert second["score"] is None
 
 
-def test_a_task_retried_by_step_functions_has_no_double_effect(
-    make_flow: MakeFlow, db: psycopg.Connection[Any]
-) -> None:
-    """The refund task does its work, then fails as if Lambda lost the response: Step Functions retries it."""
-    failed_once: set[str] = set()
-
-    def wrap(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
-        def flaky(event: dict[str, Any], context: Any) -> Any:
-            result = handler(event, context)
-            if event.get("action") in ("expire", "complete") and event["action"] not in failed_once:
-                failed_once.add(event["action"])
-                raise PaymentFailed("response lost after the work was done")
-            return result
-
-        return flaky
-
-    flow = make_flow(start_window_s=1, wrap_tasks=wrap)
-    sid = flow.setup()
-    flow.pay(sid)
-    assert flow.wait_for(sid, "refunded", timeout_s=20) == "refunded"
-    assert flow.execution(sid, timeout_s=20)["status"] == "SUCCEEDED"
-    assert flow.payments.refund_calls == 1
-    assert db.execute("SELECT count(*) FROM refunds WHERE session_id = %s", (sid,)).fetchone() == (1,)
-    assert "expire" in failed_once
-
-
-def test_every_task_is_idempotent_when_run_twice(make_flow: MakeFlow, db: psycopg.Connection[Any]) -> None:
-    flow = make_flow()
-    sid = flow.setup()
-    flow.pay(sid)
-    flow.start(sid)
-    flow.wait_for(sid, "completed")
-    flow_service = flow.container.flow
-    for action in ("review_call", "generate_report", "fallback_report", "complete", "reconcile"):
-        first = run_task(flow_service, {"action": action, "sessionId": sid})
-        second = run_task(flow_service, {"action": action, "sessionId": sid})
-        assert first == second, action
-    assert db.execute(
-        "SELECT count(*), min(source) FROM reports WHERE session_id = %s", (sid,)
-    ).fetchone() == (1, "fallback")
-    assert flow.status(sid) == "completed"
-
-
 def test_an_unexpected_task_failure_is_caught_marked_failed_and_refunded(
     make_flow: MakeFlow, db: psycopg.Connection[Any], metrics: RecordingMetrics
 ) -> None:
@@ -409,3 +370,346 @@ def test_a_call_report_that_arrives_before_await_call_end_stores_its_token(make_
     assert r.json()["result"] == "call end stored"
     assert flow.wait_for(sid, "completed", "refunded", "failed") == "completed"
     assert flow.states(sid)[:3] == ["AwaitCandidate", "AwaitCallEnd", "ReviewCall"]
+
+
+# -- every task, repeated where the pipeline runs it ------------------------------------------------
+
+#: what Lambda reports when it lost a task's answer (its own failure, not the task's): every Task
+#: state's Retry names it. A class of that name, so that the engine reports it as Lambda would.
+LambdaServiceException = type("Lambda.ServiceException", (Exception,), {})
+CALLBACK_TASKS = ("await_candidate", "await_call_end")  # they park a task token: resumed from elsewhere
+
+
+class _FailingWriter:
+    """A report writer that cannot write: GenerateReport goes to FallbackReport."""
+
+    def write(self, *_: Any, **__: Any) -> Any:
+        raise ReportFailed("scripted: the model refused")
+
+
+def _break_review(handler: TaskHandler) -> TaskHandler:
+    def broken(event: dict[str, Any], context: Any) -> Any:
+        if event.get("action") == "review_call":
+            raise KeyError("a bug in ReviewCall")
+        return handler(event, context)
+
+    return broken
+
+
+def _start_again_when_parked(flow: Flow, sid: str, db: psycopg.Connection[Any]) -> None:
+    """The candidate starts, the call cannot be assessed, and starts again once the pipeline waits."""
+    flow.start(sid)
+    deadline = time.monotonic() + 30
+    parked = ("paid", "await_candidate")
+    while (
+        db.execute("SELECT status, pipeline_step FROM interview_sessions WHERE id = %s", (sid,)).fetchone()
+        != parked
+    ):
+        assert time.monotonic() < deadline, "the retake is never awaited"
+        time.sleep(0.05)
+    flow.start(sid)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    options: dict[str, Any]
+    drive: Callable[[Flow, str, psycopg.Connection[Any]], Any]  # what the candidate does once paid
+    actions: frozenset[str]  # the tasks it runs to the end
+    path: tuple[str, ...]  # the states the execution goes through, retried or not
+    final: str
+    refunded: bool
+    reports: int
+    inner: Callable[[TaskHandler], TaskHandler] | None = None  # a fault under the repetition
+
+
+_CALL = ("AwaitCandidate", "AwaitCallEnd", "ReviewCall", "Verdict")
+
+SCENARIOS = {
+    "report": Scenario(
+        {},
+        lambda f, s, _: f.start(s),
+        frozenset({"await_candidate", "await_call_end", "review_call", "generate_report", "complete"}),
+        (*_CALL, "GenerateReport", "Complete"),
+        "completed",
+        refunded=False,
+        reports=1,
+    ),
+    "fallback report": Scenario(
+        {"report_writer": _FailingWriter()},
+        lambda f, s, _: f.start(s),
+        frozenset({"review_call", "fallback_report", "complete"}),
+        (*_CALL, "GenerateReport", "FallbackReport", "Complete"),
+        "completed",
+        refunded=False,
+        reports=1,
+    ),
+    "lost call end reconciled": Scenario(
+        {"drop_end_report": True, "call_end_timeout_s": 2},
+        lambda f, s, _: f.start(s),
+        frozenset({"await_call_end", "reconcile", "review_call", "generate_report", "complete"}),
+        ("AwaitCandidate", "AwaitCallEnd", "Reconcile", *_CALL[2:], "GenerateReport", "Complete"),
+        "completed",
+        refunded=False,
+        reports=1,
+    ),
+    "expired": Scenario(
+        {"start_window_s": 1},
+        lambda *_: None,
+        frozenset({"await_candidate", "expire"}),
+        ("AwaitCandidate", "Expire", "AfterExpire", "Expired"),
+        "refunded",
+        refunded=True,
+        reports=0,
+    ),
+    "retake then refund": Scenario(
+        {"script": "broken"},
+        _start_again_when_parked,
+        frozenset({"await_candidate", "await_call_end", "review_call", "refund"}),
+        (*_CALL, *_CALL, "RefundCall"),
+        "refunded",
+        refunded=True,
+        reports=0,
+    ),
+    "task failure": Scenario(
+        {},
+        lambda f, s, _: f.start(s),
+        frozenset({"await_candidate", "await_call_end", "mark_failed"}),
+        ("AwaitCandidate", "AwaitCallEnd", "ReviewCall", "MarkFailed", "Failed"),
+        "refunded",
+        refunded=True,
+        reports=0,
+        inner=_break_review,
+    ),
+}
+
+#: what a repeated task must not do a second time (the metrics the money alarms read)
+MONEY_METRICS = ("Refunded", "InterviewCompleted", "ReportFallback", "CallReconciled", "ExtraPaymentRefunded")
+
+
+def _effects(flow: Flow, metrics: RecordingMetrics, database_url: str) -> tuple[Any, ...]:
+    """Everything a task may change: the rows, the provider calls, the money metrics."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = snapshot(conn)
+    counted = tuple(metrics.total(m) for m in MONEY_METRICS)
+    return rows, flow.payments.refund_calls, len(flow.voice.created), counted
+
+
+def _run_scenario(
+    make_flow: MakeFlow,
+    db: psycopg.Connection[Any],
+    scenario: Scenario,
+    repeat: Callable[[TaskHandler], TaskHandler],
+    box: dict[str, Flow],
+) -> tuple[Flow, str]:
+    def wrap(handler: TaskHandler) -> TaskHandler:
+        return repeat(scenario.inner(handler) if scenario.inner else handler)
+
+    flow = make_flow(wrap_tasks=wrap, **scenario.options)
+    box["flow"] = flow
+    sid = flow.setup()
+    flow.pay(sid)
+    scenario.drive(flow, sid, db)
+    assert flow.wait_for(sid, "completed", "refunded", timeout_s=60) == scenario.final
+    execution = flow.execution(sid, timeout_s=30)
+    assert execution["status"] == ("FAILED" if scenario.inner else "SUCCEEDED")
+    # one report at most, one refund at most (one call to Razorpay), nothing counted twice
+    reports = db.execute("SELECT count(*) FROM reports WHERE session_id = %s", (sid,)).fetchone()
+    assert reports == (scenario.reports,)
+    refunds = db.execute("SELECT status FROM refunds WHERE session_id = %s", (sid,)).fetchall()
+    assert refunds == ([("processed",)] if scenario.refunded else [])
+    assert flow.payments.refund_calls == int(scenario.refunded)
+    assert tuple(flow.states(sid)) == scenario.path  # every repeat decided as the first run did
+    return flow, sid
+
+
+def _no_decision(_: Any) -> None:
+    return None
+
+
+#: the tasks whose answer the ASL branches on, and what it branches on
+DECISION: dict[str, Callable[[Any], Any]] = {
+    "review_call": lambda verdict: verdict,
+    "expire": lambda outcome: outcome == "call started",
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_every_task_is_idempotent_when_run_twice(
+    make_flow: MakeFlow, db: psycopg.Connection[Any], metrics: RecordingMetrics, stack: Any, name: str
+) -> None:
+    """Each task runs twice, back to back, where the pipeline runs it, and the pipeline goes on with the
+    second answer (as after a lost response): the second run changes nothing and decides the same."""
+    scenario = SCENARIOS[name]
+    box: dict[str, Flow] = {}
+    ran: list[str] = []
+    changed: list[tuple[str, Any, Any]] = []
+
+    def repeat(handler: TaskHandler) -> TaskHandler:
+        def twice(event: dict[str, Any], context: Any) -> Any:
+            action = str(event.get("action"))
+            first = handler(event, context)
+            before = _effects(box["flow"], metrics, stack.database_url)
+            second = handler(event, context)
+            after = _effects(box["flow"], metrics, stack.database_url)
+            ran.append(action)  # both runs answered (a task that raises is not repeated here)
+            decide: Callable[[Any], Any] = DECISION.get(action, _no_decision)
+            # a callback task's token may be taken by /start or a webhook between the runs: that is theirs
+            if action not in CALLBACK_TASKS and (before != after or decide(first) != decide(second)):
+                changed.append((action, (first, before), (second, after)))
+            return second
+
+        return twice
+
+    _run_scenario(make_flow, db, scenario, repeat, box)
+    assert scenario.actions <= set(ran), ran
+    assert changed == []
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_task_retried_by_step_functions_has_no_double_effect(
+    make_flow: MakeFlow, db: psycopg.Connection[Any], metrics: RecordingMetrics, name: str
+) -> None:
+    """Every task does its work, then fails as if Lambda lost its response: Step Functions' Retry runs
+    it again (a callback task with a new token). The interview ends as it would have, effects once."""
+    scenario = SCENARIOS[name]
+    failed_once: list[str] = []
+    runs: list[str] = []
+
+    def repeat(handler: TaskHandler) -> TaskHandler:
+        def lossy(event: dict[str, Any], context: Any) -> Any:
+            action = str(event.get("action"))
+            result = handler(event, context)
+            runs.append(action)
+            if action not in failed_once:
+                failed_once.append(action)
+                raise LambdaServiceException("the response was lost after the work was done")
+            return result
+
+        return lossy
+
+    _run_scenario(make_flow, db, scenario, repeat, {})
+    for action in scenario.actions:  # each did its work, lost its answer, and was run again
+        assert runs.count(action) >= 2, (action, runs)
+    assert metrics.total("Refunded") == int(scenario.refunded)
+    assert metrics.total("InterviewCompleted") == int(scenario.final == "completed")
+
+
+# --- one call, one attempt -----------------------------------------------------------------------
+
+
+def _post_report(flow: Flow, call_id: str, sid: str, *, good: bool) -> str:
+    import time
+
+    from prepkit.container import vapi_auth
+    from tests.integration.test_calls_and_reports import end_of_call_report
+
+    body = end_of_call_report(call_id, sid, flow, good=good)
+    r = flow.client.post(
+        "/webhooks/vapi",
+        content=body,
+        headers={"content-type": "application/json", **vapi_auth(flow.settings).sign(body, int(time.time()))},
+    )
+    assert r.status_code == 200, r.text
+    result: str = r.json()["result"]
+    return result
+
+
+def _pipeline_step(db: psycopg.Connection[Any], sid: str) -> tuple[Any, ...] | None:
+    return db.execute(
+        "SELECT status, pipeline_step, pipeline_token IS NOT NULL FROM interview_sessions WHERE id = %s",
+        (sid,),
+    ).fetchone()
+
+
+def _wait_for_step(db: psycopg.Connection[Any], sid: str, step: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while (_pipeline_step(db, sid) or (None, None))[1] != step:
+        assert time.monotonic() < deadline, _pipeline_step(db, sid)
+        time.sleep(0.05)
+
+
+def test_a_late_report_of_an_earlier_attempt_does_not_end_the_current_call(
+    make_flow: MakeFlow, db: psycopg.Connection[Any]
+) -> None:
+    flow = make_flow(autoplay=False)
+    sid = flow.setup()
+    flow.pay(sid)
+    first = flow.start(sid)["callId"]
+    assert _post_report(flow, first, sid, good=False) == "call end stored"  # too little said: a retake
+    assert flow.wait_for(sid, "paid") == "paid"
+    _wait_for_step(db, sid, "await_candidate")
+    second = flow.start(sid)["callId"]
+    _wait_for_step(db, sid, "await_call_end")
+
+    # the first call's report again (Vapi's duplicate, or a late one): stored, and it resumes nothing
+    assert _post_report(flow, first, sid, good=True) == "call end duplicate"
+    assert _pipeline_step(db, sid) == ("in_call", "await_call_end", True)
+    assert db.execute("SELECT status FROM calls WHERE call_id = %s", (second,)).fetchone() == ("created",)
+
+    assert _post_report(flow, second, sid, good=True) == "call end stored"
+    assert flow.wait_for(sid, "completed", "refunded", "failed") == "completed"
+    assert db.execute("SELECT retakes_used FROM interview_sessions WHERE id = %s", (sid,)).fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM refunds WHERE session_id = %s", (sid,)).fetchone() == (0,)
+    assert flow.states(sid).count("AwaitCallEnd") == 2
+
+
+def test_a_start_just_before_the_expiry_goes_on_and_nothing_is_refunded(
+    make_flow: MakeFlow, db: psycopg.Connection[Any]
+) -> None:
+    """Deterministic race: the candidate's /start lands while AwaitCandidate has already timed out and
+    the Expire task is about to run. Both take the session's lock: the call started, so it goes on."""
+    holder: dict[str, Any] = {}
+
+    def wrap(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
+        def racing(event: dict[str, Any], context: Any) -> Any:
+            if event.get("action") == "expire" and "start" not in holder:
+                holder["start"] = holder["flow"].client.post(
+                    f"/interviews/{event['sessionId']}/start", headers=holder["flow"].headers("alice")
+                )
+            return handler(event, context)
+
+        return racing
+
+    flow = make_flow(start_window_s=1, wrap_tasks=wrap)
+    holder["flow"] = flow
+    sid = flow.setup()
+    flow.pay(sid)
+    assert flow.wait_for(sid, "completed", "refunded", "failed", timeout_s=30) == "completed"
+    assert holder["start"].status_code == 200, holder["start"].text
+    assert flow.execution(sid)["status"] == "SUCCEEDED"
+    states = flow.states(sid)
+    assert states[:4] == ["AwaitCandidate", "Expire", "AfterExpire", "AwaitCallEnd"]
+    assert states[-1] == "Complete"
+    assert db.execute("SELECT count(*) FROM refunds WHERE session_id = %s", (sid,)).fetchone() == (0,)
+    assert flow.payments.refund_calls == 0
+
+
+def test_a_start_just_after_the_expiry_is_refused_and_creates_no_call(
+    make_flow: MakeFlow, db: psycopg.Connection[Any]
+) -> None:
+    holder: dict[str, Any] = {}
+
+    def wrap(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
+        def racing(event: dict[str, Any], context: Any) -> Any:
+            result = handler(event, context)
+            if event.get("action") == "expire" and "start" not in holder:
+                holder["start"] = holder["flow"].client.post(
+                    f"/interviews/{event['sessionId']}/start", headers=holder["flow"].headers("alice")
+                )
+            return result
+
+        return racing
+
+    flow = make_flow(start_window_s=1, wrap_tasks=wrap)
+    holder["flow"] = flow
+    sid = flow.setup()
+    flow.pay(sid)
+    assert flow.wait_for(sid, "refunded", "completed", "failed", timeout_s=30) == "refunded"
+    assert holder["start"].status_code == 409
+    assert flow.voice.created == []
+    assert db.execute("SELECT count(*) FROM calls WHERE session_id = %s", (sid,)).fetchone() == (0,)
+    assert flow.payments.refund_calls == 1
+    assert flow.execution(sid)["status"] == "SUCCEEDED"
+    assert flow.states(sid) == ["AwaitCandidate", "Expire", "AfterExpire", "Expired"]

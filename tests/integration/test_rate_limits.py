@@ -3,6 +3,7 @@ each window, 429 with Retry-After and X-RateLimit-* headers, and fail-open on a 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,16 +57,59 @@ def test_setup_allows_five_an_hour_then_429(
     assert r.headers["X-RateLimit-Remaining"] == "99"
 
 
-def test_refused_input_still_counts_and_carries_the_headers(client: TestClient, auth: Auth) -> None:
-    r = client.post("/interviews/setup", json={"type": "python"}, headers=auth("carol"))
-    assert r.status_code == 400
-    assert r.headers["X-RateLimit-Remaining"] == "4"
-
-
-def test_limits_are_settings(
-    make_container: Callable[..., Container], settings: Settings, auth: Auth
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ({"type": "python"}, "application/json"),  # fields missing
+        ({**SETUP_BODY, "duration": 7}, "application/json"),  # not a duration we sell
+        ("not json", "application/json"),
+        (SETUP_BODY, "text/plain"),
+        (None, "application/json"),  # no body at all
+    ],
+)
+def test_refused_setups_do_not_use_up_the_quota(
+    client: TestClient, auth: Auth, db: psycopg.Connection[Any], body: object, content_type: str
 ) -> None:
-    tight = settings.model_copy(update={"rate_limits": {**settings.rate_limits, "status": "2/60"}})
+    headers = {**auth("carol"), "content-type": content_type}
+    raw = None if body is None else (body if isinstance(body, str) else json.dumps(body))
+    for _ in range(6):  # more refused requests than the limit allows
+        r = client.post("/interviews/setup", content=raw, headers=headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "VALIDATION_ERROR"
+        assert "X-RateLimit-Remaining" not in r.headers  # not counted
+    assert count_sessions(db) == 0
+    remaining = []
+    for _ in range(5):  # the whole quota is still there
+        r = client.post("/interviews/setup", json=SETUP_BODY, headers=auth("carol"))
+        assert r.status_code == 200, r.text
+        remaining.append(r.headers["X-RateLimit-Remaining"])
+    assert remaining == ["4", "3", "2", "1", "0"]
+    assert client.post("/interviews/setup", json=SETUP_BODY, headers=auth("carol")).status_code == 429
+    assert count_sessions(db) == 5
+
+
+def test_refused_query_parameters_do_not_count(client: TestClient, auth: Auth) -> None:
+    for _ in range(3):
+        r = client.get("/interviews/history?limit=500", headers=auth("gina"))
+        assert r.status_code == 400
+        assert "X-RateLimit-Remaining" not in r.headers
+    r = client.get("/interviews/history", headers=auth("gina"))
+    assert r.status_code == 200
+    assert r.headers["X-RateLimit-Remaining"] == "99"
+
+
+def test_requests_the_route_accepts_count_even_when_refused_later(
+    make_container: Callable[..., Container], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that reaches the route costs work (a lookup, a signature check): an unknown session
+    (404) counts, else probing ids would be free. The limit comes from a partial PREPKIT_RATE_LIMITS."""
+    monkeypatch.setenv("PREPKIT_RATE_LIMITS", '{"status": "2/60"}')
+    tight = Settings(
+        stage=settings.stage,
+        database_url=settings.database_url,
+        aws_endpoint_url=settings.aws_endpoint_url,
+        rate_limit_table=settings.rate_limit_table,
+    )
     client = TestClient(create_app(make_container(settings_=tight)))
     token = client.post("/dev/token", json={"userId": "dave"}).json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
@@ -74,6 +118,9 @@ def test_limits_are_settings(
         for _ in range(3)
     ]
     assert codes == [404, 404, 429]
+    # the environment changed one class; every other class keeps its default
+    r = client.get("/interviews/history", headers=headers)
+    assert r.headers["X-RateLimit-Limit"] == "100"
 
 
 def test_one_item_per_user_route_and_window_with_a_ttl(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from prepkit.domain.errors import ValidationFailed
 from prepkit.domain.flow import InterviewFlow
 from prepkit.pipeline import asl_text, placeholders, render
 from prepkit.pipeline.tasks import run_task
+from prepkit.pipeline.transient import TRANSIENT_ERROR, TaskTransient
 
 ARN = "arn:aws:lambda:ap-south-1:123456789012:function:prepkit-pipeline"
 DEFINITION: dict[str, Any] = render({"PipelineFunctionArn": ARN})
@@ -138,7 +139,7 @@ def test_every_task_catches_all_errors() -> None:
     for name, state in TASKS.items():
         if name == "MarkFailed":
             assert "Catch" not in state  # it is the end of the line: it only retries
-            assert state["Retry"][0]["ErrorEquals"] == ["States.ALL"]
+            assert state["Retry"][-1]["ErrorEquals"] == ["States.ALL"]
             continue
         catcher = catcher_for(state, "SomeUnexpectedError")
         assert catcher is not None, name
@@ -189,9 +190,61 @@ def test_retried_error_names_are_domain_exception_classes() -> None:
             for error in retrier["ErrorEquals"]:
                 if error.startswith(("States.", "Lambda.")):
                     continue
-                cls = getattr(domain_errors, error, None)
+                cls = TaskTransient if error == TRANSIENT_ERROR else getattr(domain_errors, error, None)
                 assert isinstance(cls, type), f"{name} retries unknown error {error}"
                 assert issubclass(cls, Exception)
+
+
+LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+def retry_window_s(retrier: dict[str, Any]) -> float:
+    """How long Step Functions keeps retrying: the sum of the waits before each retry."""
+    interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+    cap = retrier.get("MaxDelaySeconds", float("inf"))
+    return float(sum(min(interval * rate**i, cap) for i in range(retrier.get("MaxAttempts", 3))))
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_retries_transient_errors_for_minutes(name: str) -> None:
+    """Longer than a database failover or restart (a few minutes), with waits that stay short."""
+    retriers = TASKS[name]["Retry"]
+    transient = [r for r in retriers if TRANSIENT_ERROR in r["ErrorEquals"]]
+    assert len(transient) == 1, name
+    retrier = transient[0]
+    assert set(retrier["ErrorEquals"]) == {TRANSIENT_ERROR} | LAMBDA_ERRORS, name
+    assert 300 <= retry_window_s(retrier) <= 900, name
+    assert retrier["MaxDelaySeconds"] <= 60, name
+    assert retrier["IntervalSeconds"] <= 5, name
+    # a retrier before it may only be a narrower one (GenerateReport's short ReportTransient retry)
+    before = retriers[: retriers.index(retrier)]
+    assert all(r["ErrorEquals"] == ["ReportTransient"] for r in before), name
+    assert "States.ALL" not in retrier["ErrorEquals"]
+
+
+def test_retry_window_of_a_retrier() -> None:
+    assert retry_window_s({"IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 3}) == 2 + 4 + 8
+    assert (
+        retry_window_s({"IntervalSeconds": 2, "BackoffRate": 2, "MaxDelaySeconds": 5, "MaxAttempts": 4})
+        == 2 + 4 + 5 + 5
+    )
+
+
+def test_an_expiry_that_finds_the_call_started_waits_for_the_call() -> None:
+    assert STATES["Expire"]["Next"] == "AfterExpire"
+    after = STATES["AfterExpire"]
+    assert after["Type"] == "Choice"
+    assert after["Choices"] == [
+        {"Variable": "$.refund.outcome", "StringEquals": "call started", "Next": "AwaitCallEnd"}
+    ]
+    assert STATES[after["Default"]]["Type"] == "Succeed"
+    assert STATES["Expire"]["ResultSelector"] == {"outcome.$": "$.Payload"}
+    assert STATES["Expire"]["ResultPath"] == "$.refund"
 
 
 def test_verdict_choices() -> None:
@@ -234,6 +287,7 @@ def test_run_task_dispatches_each_action_to_the_flow(action: str, method: str) -
         assert args == ("session-1", "token-1")
     if action == "mark_failed":
         assert args == ("session-1", "States.TaskFailed", "boom")
+        assert flow.calls[0][2] == {"transient": False}
 
 
 @pytest.mark.parametrize("action", ["bake_cake", "", None, "Generate_Report"])
@@ -247,3 +301,16 @@ def test_run_task_refuses_an_unknown_action(action: str | None) -> None:
 def test_run_task_refuses_an_unknown_action_without_touching_the_flow() -> None:
     with pytest.raises(ValidationFailed):
         run_task(cast("InterviewFlow", object()), {"action": "nope", "sessionId": "session-1"})
+
+
+def test_mark_failed_is_told_when_the_failure_was_transient() -> None:
+    flow = RecordingFlow()
+    event = {"action": "mark_failed", "sessionId": "s", "error": {"Error": "TaskTransient", "Cause": "db"}}
+    run_task(cast("InterviewFlow", flow), event)
+    assert flow.calls == [("task_mark_failed", ("s", "TaskTransient", "db"), {"transient": True})]
+
+
+def test_reconcile_all_is_an_action_of_the_pipeline_function() -> None:
+    flow = RecordingFlow()
+    assert run_task(cast("InterviewFlow", flow), {"action": "reconcile_all"}) == "reconcile_all done"
+    assert [c[0] for c in flow.calls] == ["reconcile_all"]

@@ -101,6 +101,9 @@ def flow_policy(s: Settings) -> FlowPolicy:
         min_assessable_call_s=s.min_assessable_call_s,
         max_retakes=s.max_retakes,
         call_end_timeout_s=s.call_end_timeout_s,
+        max_restarts=s.pipeline_max_restarts,
+        reconcile_idle_s=s.reconcile_idle_s,
+        reconcile_batch=s.reconcile_batch,
     )
 
 
@@ -145,7 +148,13 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
     s = settings
     if not s.database_url:
         raise RuntimeError("DATABASE_URL is not set")
-    pool = make_pool(s.database_url, max_size=s.db_pool_max, connect_timeout_s=s.db_connect_timeout_s)
+    pool = make_pool(
+        s.database_url,
+        max_size=s.db_pool_max,
+        connect_timeout_s=s.db_connect_timeout_s,
+        acquire_timeout_s=s.db_acquire_timeout_s,
+        reconnect_timeout_s=s.db_reconnect_timeout_s,
+    )
     deliver = deliver or http_deliver(s.public_base_url)
 
     ai: QuestionGenerator | None = None

@@ -105,6 +105,8 @@ class SessionState:
     pipeline_step: str | None
     pipeline_token: str | None
     pipeline_started: bool
+    pipeline_restarts: int = 0  # executions the reconciler started after the first (named <id>-r<N>)
+    paid_age_s: float | None = None  # seconds since the session was paid (None: not paid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,15 @@ class FlowTransaction(Protocol):
     ) -> None: ...
     def set_pipeline_token(self, session_id: str, step: str | None, token: str | None) -> None: ...
     def mark_pipeline_started(self, session_id: str) -> None: ...
+    def set_pipeline_restarts(self, session_id: str, restarts: int) -> None:
+        """A new execution is due: counts it, and clears the started mark and any parked token."""
+        ...
+
+    def unfinished_sessions(self, *, idle_s: int, limit: int) -> list[str]:
+        """Paid-or-later sessions not in a final status, untouched for idle_s, least recently checked
+        first; each one returned is marked checked now (so successive runs go round all of them)."""
+        ...
+
     def record_event(self, provider: str, event_id: str, event_type: str, raw_body: str) -> bool:
         """False when this event was already recorded (a duplicate delivery)."""
         ...
@@ -253,11 +264,19 @@ class ReportWriter(Protocol):
     ) -> StoredReport: ...
 
 
+ExecutionStatus = Literal["running", "ended"]
+
+
 class Workflow(Protocol):
     """The interview pipeline (Step Functions)."""
 
-    def start(self, session_id: str, payload: dict[str, object]) -> bool:
-        """False when an execution for this session already exists."""
+    def start(self, name: str, payload: dict[str, object]) -> bool:
+        """Starts the execution `name` (the session id, or <session id>-r<N> for a restart).
+        False when an execution of that name already exists (whatever its status)."""
+        ...
+
+    def status(self, name: str) -> ExecutionStatus | None:
+        """running, or ended (succeeded, failed, timed out, aborted); None when no such execution exists."""
         ...
 
     def resume(self, task_token: str, output: dict[str, object]) -> bool:

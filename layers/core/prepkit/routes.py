@@ -33,6 +33,7 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", "reads", public=True),
+    Route("GET", "/ready", "reads", public=True),
     Route("POST", "/dev/token", "dev", public=True, local_only=True),
     Route("POST", "/interviews/setup", "setup", rate_class="setup"),
     Route("GET", "/interviews/history", "reads", rate_class="history"),

@@ -13,8 +13,10 @@ from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from prepkit.routes import ROUTES
 
 LOCAL_ISSUER = "prepkit-local"
 LOCAL_JWT_SECRET_DEFAULT = "local-dev-only-secret-change-me-0123456789"  # noqa: S105 (local stage only)
@@ -29,6 +31,43 @@ LOCAL_SECRETS = {
     "razorpay_webhook_secret": LOCAL_RAZORPAY_WEBHOOK_SECRET,
     "vapi_webhook_secret": LOCAL_VAPI_WEBHOOK_SECRET,
 }
+# local defaults a deployed stage must never run with (CDK sets the real values)
+LOCAL_RAZORPAY_KEY_ID = "rzp_test_local"
+LOCAL_STATE_MACHINE_ARN = "arn:aws:states:ap-south-1:123456789012:stateMachine:prepkit-pipeline"
+LOCAL_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+LOCAL_RATE_LIMIT_TABLE = "prepkit-rate-limits"
+STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
+
+#: "<count>/<window seconds>" per route class; PREPKIT_RATE_LIMITS overrides some of them (merged)
+DEFAULT_RATE_LIMITS: dict[str, str] = {
+    "setup": "5/3600",
+    "order": "20/3600",
+    "verify": "20/3600",
+    "start": "10/3600",
+    "status": "300/3600",
+    "report": "10/3600",
+    "history": "100/3600",
+    "stats": "100/3600",
+    "admin": "300/3600",
+}
+#: every route class of the route table: each must have a limit
+RATE_CLASSES = frozenset(r.rate_class for r in ROUTES if r.rate_class is not None)
+
+#: the provider calls each deployed function makes within one invocation (worst path), whose timeouts
+#: must fit the function's own (PREPKIT_FUNCTION_TIMEOUT_S, set by CDK from its SPECS). A function not
+#: listed here is checked against every provider it has a key for.
+FUNCTION_CALLS: dict[str, tuple[str, ...]] = {
+    "setup": ("gemini_questions",),
+    "reads": (),
+    "admin": (),
+    "payments": ("razorpay",),
+    "start": ("vapi_start",),
+    "webhooks": (),
+    "pipeline": ("gemini_report", "razorpay", "vapi_get"),
+    "migrate": (),
+}
+#: seconds a function keeps for its own work (rate limiter, database) beyond the provider calls
+FUNCTION_TIMEOUT_MARGIN_S = 2.0
 
 
 class Stage(StrEnum):
@@ -65,12 +104,19 @@ class Settings(BaseSettings):
     # --- database -------------------------------------------------------------------------------
     database_url: str = Field(default="", validation_alias=AliasChoices("database_url", "DATABASE_URL"))
     db_pool_max: int = Field(default=4, ge=1, le=50)
-    db_connect_timeout_s: int = Field(default=5, ge=1, le=60)
+    # Fast recovery (adapters/postgres.py make_pool): a new connection gives up after connect_timeout
+    # (libpq counts whole seconds, at least 2), a request waits at most acquire_timeout for a pooled
+    # one (then 503 DATABASE_UNAVAILABLE), and a failed reconnection is retried with backoff for at
+    # most reconnect_timeout before the next request starts a new attempt: after the database returns,
+    # the pool serves again within about that long.
+    db_connect_timeout_s: int = Field(default=2, ge=1, le=60)
+    db_acquire_timeout_s: float = Field(default=1.5, gt=0, le=30)
+    db_reconnect_timeout_s: float = Field(default=2.0, gt=0, le=300)
 
     # --- AWS ------------------------------------------------------------------------------------
     aws_region: str = Field(default="ap-south-1", validation_alias=AliasChoices("aws_region", "AWS_REGION"))
     aws_endpoint_url: str | None = None  # moto's address in the local/test stages
-    rate_limit_table: str = "prepkit-rate-limits"
+    rate_limit_table: str = LOCAL_RATE_LIMIT_TABLE
 
     # --- auth -----------------------------------------------------------------------------------
     # "local": the app verifies HS256 tokens itself (local/test stages, POST /dev/token).
@@ -124,7 +170,7 @@ class Settings(BaseSettings):
         return self
 
     # --- payments (Razorpay) ---------------------------------------------------------------------
-    razorpay_key_id: str = "rzp_test_local"
+    razorpay_key_id: str = LOCAL_RAZORPAY_KEY_ID
     # None = not given to this function (deployed functions get only the secrets they need);
     # the local and test stages fill in the simulators' secrets
     razorpay_key_secret: SecretStr | None = None
@@ -158,32 +204,42 @@ class Settings(BaseSettings):
     # creates calls, or Vapi would post that call's webhooks unauthenticated (and they would be refused)
     vapi_credential_id: str | None = None
     # the public base URL Vapi posts webhooks to (deployed: the API URL; local: this server)
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = LOCAL_PUBLIC_BASE_URL
 
     # --- the pipeline (Step Functions) ------------------------------------------------------------
-    pipeline_state_machine_arn: str = "arn:aws:states:ap-south-1:123456789012:stateMachine:prepkit-pipeline"
+    pipeline_state_machine_arn: str = LOCAL_STATE_MACHINE_ARN
     start_window_s: int = Field(default=7 * 24 * 3600, ge=1)
     call_end_margin_s: int = Field(default=600, ge=1)
     call_end_timeout_s: int | None = Field(default=None, ge=1)  # overrides duration + margin (tests, local)
     min_assessable_call_s: int = Field(default=60, ge=0)
     max_retakes: int = Field(default=1, ge=0, le=3)
+    # the reconciler (a schedule when deployed, a loop in `make dev`): how many new executions a session
+    # may get before it is refunded, how long a session must be idle before it is looked at, how many
+    # sessions one run checks, and the local loop's period
+    pipeline_max_restarts: int = Field(default=3, ge=0, le=20)
+    reconcile_idle_s: int = Field(default=120, ge=0)
+    reconcile_batch: int = Field(default=200, ge=1, le=5000)
+    reconcile_every_s: float = Field(default=30, gt=0)
+    # local and test stages only: moto's engine sleeps Retry intervals times this (1 = as written)
+    pipeline_retry_scale: float = Field(default=1.0, gt=0, le=1)
     # local stage only: which scripted candidate the call simulator plays (good | weak | silent)
     simulated_candidate: Literal["good", "weak", "silent"] = "good"
     simulated_call_delay_s: float = Field(default=0.3, ge=0, le=30)
 
-    # --- rate limits: "<route class>=<count>/<window seconds>" ----------------------------------
-    rate_limits: dict[str, str] = {
-        "setup": "5/3600",
-        "order": "20/3600",
-        "verify": "20/3600",
-        "start": "10/3600",
-        "status": "300/3600",
-        "report": "10/3600",
-        "history": "100/3600",
-        "stats": "100/3600",
-        "admin": "300/3600",
-    }
+    # --- rate limits: {"<route class>": "<count>/<window seconds>"} -------------------------------
+    # PREPKIT_RATE_LIMITS='{"setup": "20/3600"}' changes the setup limit and keeps the other defaults;
+    # a class the route table does not have is refused (a typo would otherwise change nothing)
+    rate_limits: dict[str, str] = dict(DEFAULT_RATE_LIMITS)
     rate_limit_timeout_s: float = Field(default=1.0, gt=0, le=10)
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _merge_rate_limits(cls, value: Any) -> Any:
+        return {**DEFAULT_RATE_LIMITS, **value} if isinstance(value, dict) else value
+
+    # --- the function this runs in (deployed: set by CDK from infra_cdk.service.SPECS) -------------
+    function: str | None = None  # its short name: setup, reads, ..., pipeline (PREPKIT_FUNCTION)
+    function_timeout_s: float | None = Field(default=None, gt=0, le=900)
 
     @model_validator(mode="before")
     @classmethod
@@ -220,6 +276,7 @@ class Settings(BaseSettings):
                 value = getattr(self, name)
                 if value is not None and value.get_secret_value() in (default, ""):
                     raise ValueError(f"a deployed stage refuses the local or empty PREPKIT_{name.upper()}")
+            self._check_deployed_values()
             creates_calls = self.vapi_api_key is not None  # it builds assistants: server.credentialId
             if creates_calls and self.vapi_webhook_auth in ("bearer", "hmac") and not self.vapi_credential_id:
                 raise ValueError(
@@ -228,9 +285,92 @@ class Settings(BaseSettings):
                 )
         if DEPRECATED_GEMINI.match(self.vapi_model):
             raise ValueError(f"PREPKIT_VAPI_MODEL={self.vapi_model}: Gemini 1.x, 2.0 and 2.5 are deprecated")
+        self._check_rate_limits()
+        self._check_function_timeout()
+        return self
+
+    def _check_deployed_values(self) -> None:
+        """Local defaults and loopback addresses that would deploy fine and then fail quietly."""
+        url = urlparse(self.public_base_url)
+        if url.scheme != "https" or not url.hostname or is_loopback_url(self.public_base_url):
+            raise ValueError(
+                f"a deployed stage needs the public https URL of its API in PREPKIT_PUBLIC_BASE_URL (Vapi "
+                f"posts every call's webhooks there), not {self.public_base_url!r}"
+            )
+        if self.pipeline_state_machine_arn == LOCAL_STATE_MACHINE_ARN or not STATE_MACHINE_ARN.match(
+            self.pipeline_state_machine_arn
+        ):
+            raise ValueError(
+                "a deployed stage needs its state machine's ARN in PREPKIT_PIPELINE_STATE_MACHINE_ARN, "
+                f"not the local placeholder or {self.pipeline_state_machine_arn!r}"
+            )
+        if self.rate_limit_table == LOCAL_RATE_LIMIT_TABLE:
+            raise ValueError(
+                "a deployed stage needs its rate-limit table in PREPKIT_RATE_LIMIT_TABLE (with the local "
+                "name every check would fail open)"
+            )
+        if self.razorpay_key_secret is not None and self.razorpay_key_id in (LOCAL_RAZORPAY_KEY_ID, ""):
+            raise ValueError("a deployed stage refuses the local or empty PREPKIT_RAZORPAY_KEY_ID")
+        for name in ("razorpay_api_url", "vapi_api_url"):
+            value = getattr(self, name)
+            if urlparse(value).scheme != "https" or is_loopback_url(value):
+                raise ValueError(
+                    f"a deployed stage calls the real provider: PREPKIT_{name.upper()}={value!r}"
+                )
+
+    def _check_rate_limits(self) -> None:
+        unknown = sorted(set(self.rate_limits) - RATE_CLASSES)
+        if unknown:
+            raise ValueError(
+                f"PREPKIT_RATE_LIMITS names route classes the route table does not have: {unknown} "
+                f"(known: {sorted(RATE_CLASSES)})"
+            )
+        missing = sorted(RATE_CLASSES - set(self.rate_limits))
+        if missing:
+            raise ValueError(f"rate limits missing for route classes {missing}")
         for route_class, spec in self.rate_limits.items():
             parse_limit(route_class, spec)
-        return self
+
+    def call_budgets_s(self) -> dict[str, float]:
+        """The longest each provider call path can take within one invocation (no SDK retries: the
+        attempts are ours). Gemini: the deadline bounds each phase (connect, then the whole answer).
+        Razorpay: verify may fetch the payment, then refund an extra capture. Vapi: creating a call, then
+        (a refused start) checking and ending it with the shorter end-call timeout."""
+        razorpay = self.razorpay_connect_timeout_s + self.razorpay_read_timeout_s
+        vapi = self.vapi_connect_timeout_s + self.vapi_timeout_s
+        vapi_end = (
+            min(self.vapi_connect_timeout_s, self.vapi_end_call_timeout_s) + self.vapi_end_call_timeout_s
+        )
+        return {
+            "gemini_questions": 2 * self.gemini_questions_deadline_s,
+            "gemini_report": 2 * self.gemini_report_deadline_s,
+            "razorpay": 2 * razorpay,
+            "vapi_start": vapi + 2 * vapi_end,
+            "vapi_get": vapi,
+        }
+
+    def _configured_calls(self) -> tuple[str, ...]:
+        calls: list[str] = []
+        if self.llm_configured:
+            calls += ["gemini_questions", "gemini_report"]
+        if self.razorpay_key_secret is not None:
+            calls.append("razorpay")
+        if self.vapi_api_key is not None:
+            calls += ["vapi_start", "vapi_get"]
+        return tuple(calls)
+
+    def _check_function_timeout(self) -> None:
+        if self.function_timeout_s is None:
+            return
+        calls = FUNCTION_CALLS.get(self.function or "", self._configured_calls())
+        budgets = self.call_budgets_s()
+        for call in calls:
+            if budgets[call] + FUNCTION_TIMEOUT_MARGIN_S > self.function_timeout_s:
+                raise ValueError(
+                    f"function {self.function or '?'} times out after {self.function_timeout_s:g} s but its "
+                    f"{call} calls may take {budgets[call]:g} s (timeouts x attempts) plus "
+                    f"{FUNCTION_TIMEOUT_MARGIN_S:g} s of its own work: lower the provider timeouts"
+                )
 
     def limit_for(self, route_class: str) -> tuple[int, int]:
         return parse_limit(route_class, self.rate_limits[route_class])

@@ -62,7 +62,8 @@ class PostgresFlowTransaction:
     def lock_session(self, session_id: str, *, lock: bool = True) -> SessionState | None:
         sql = (
             "SELECT id::text, user_id, status, price_paise, currency, retakes_used, pipeline_step, pipeline_token,"
-            " pipeline_started_at IS NOT NULL AS started FROM interview_sessions WHERE id = %s"
+            " pipeline_started_at IS NOT NULL AS started, pipeline_restarts,"
+            " extract(epoch FROM now() - paid_at)::float8 AS paid_age_s FROM interview_sessions WHERE id = %s"
         )
         row = self._one(sql + " FOR UPDATE" if lock else sql, (session_id,))
         if row is None:
@@ -76,6 +77,8 @@ class PostgresFlowTransaction:
             pipeline_step=row["pipeline_step"],
             pipeline_token=row["pipeline_token"],
             pipeline_started=row["started"],
+            pipeline_restarts=row["pipeline_restarts"],
+            paid_age_s=row["paid_age_s"],
         )
 
     def session_config(self, session_id: str) -> tuple[InterviewConfig, tuple[Question, ...]]:
@@ -122,6 +125,27 @@ class PostgresFlowTransaction:
             "UPDATE interview_sessions SET pipeline_started_at = coalesce(pipeline_started_at, now()) WHERE id = %s",
             (session_id,),
         )
+
+    def set_pipeline_restarts(self, session_id: str, restarts: int) -> None:
+        self._exec(
+            "UPDATE interview_sessions SET pipeline_restarts = %s, pipeline_started_at = NULL,"
+            " pipeline_step = NULL, pipeline_token = NULL WHERE id = %s",
+            (restarts, session_id),
+        )
+
+    def unfinished_sessions(self, *, idle_s: int, limit: int) -> list[str]:
+        """SKIP LOCKED: a session another transaction holds is busy, not stuck (the next run sees it)."""
+        with self._conn.cursor() as cur:
+            rows = cur.execute(
+                "UPDATE interview_sessions SET reconcile_checked_at = now() WHERE id IN ("
+                " SELECT id FROM interview_sessions"
+                " WHERE status IN ('paid', 'in_call', 'call_failed', 'processing', 'expired', 'failed')"
+                " AND updated_at <= now() - make_interval(secs => %s)"
+                " ORDER BY reconcile_checked_at NULLS FIRST LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING id::text",
+                (idle_s, limit),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def record_event(self, provider: str, event_id: str, event_type: str, raw_body: str) -> bool:
         """The raw body is kept as received (text cannot hold a NUL byte, and only that is dropped); the

@@ -4,6 +4,7 @@ map to HTTP status codes here and nowhere else. No stack trace ever reaches a cl
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from prepkit.adapters.postgres import is_database_unavailable
 from prepkit.domain import errors as e
 from prepkit.domain.errors import SEED, DomainError, RateLimited
 
@@ -30,6 +32,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     e.ReportNotReady: 202,
     e.PaymentFailed: 502,
     e.VoiceUnavailable: 503,
+    e.DatabaseUnavailable: 503,
     e.PipelineUnavailable: 503,
     e.PricingUnavailable: 503,
     e.QuestionGenerationFailed: 503,
@@ -61,6 +64,59 @@ def error_body(
         "recoverable": recoverable,
         "details": details or {},
     }
+
+
+#: the `error` of a 5xx body: fixed per code, never the exception's own message (which goes to the log
+#: with the request id: it may name a library's exception class, a provider's answer or a path)
+_SERVER_ERROR_MESSAGES: dict[str, str] = {
+    "CALL_FAILED": "The voice provider could not start the call",
+    "PIPELINE_UNAVAILABLE": "The interview pipeline could not be started",
+    "PRICING_UNAVAILABLE": "No active price for this interview length",
+    "DATABASE_UNAVAILABLE": "The database is unavailable",
+    "GEMINI_QUESTION_FAILED": SEED["GEMINI_QUESTION_FAILED"][0],
+    "PAYMENT_FAILED": SEED["PAYMENT_FAILED"][0],
+}
+
+
+def public_message(exc: DomainError, status: int) -> str:
+    """The `error` a client sees. A 5xx says what failed, in fixed words; a 4xx keeps our message but
+    without the class name of any exception it was raised from (e.g. "invalid token: DecodeError" is
+    "invalid token"): class names belong in logs."""
+    if status >= 500:
+        return _SERVER_ERROR_MESSAGES.get(exc.code, SEED["UNKNOWN_ERROR"][0])
+    message = exc.message
+    for name in _chained_class_names(exc):
+        message = re.sub(rf"\b{re.escape(name)}\b:?\s*", "", message)
+    return message.strip().rstrip(":").strip() or SEED["UNKNOWN_ERROR"][0]
+
+
+def _chained_class_names(exc: BaseException) -> set[str]:
+    names: set[str] = set()
+    seen: set[int] = set()
+    current: BaseException | None = exc.__cause__ or exc.__context__
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if not isinstance(current, DomainError):
+            names.add(type(current).__name__)
+        current = current.__cause__ or current.__context__
+    return names
+
+
+def unhandled(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """The answer to an exception no handler took (the middleware logs it with the request id): 503
+    DATABASE_UNAVAILABLE, recoverable, when the database cannot serve now; otherwise the seed's 500
+    UNKNOWN_ERROR. Neither names the exception."""
+    if is_database_unavailable(exc):
+        return 503, domain_error_body(e.DatabaseUnavailable("the database is unavailable"), 503)
+    message, user_message, recoverable = SEED["UNKNOWN_ERROR"]
+    return 500, error_body("UNKNOWN_ERROR", message, user_message, recoverable=recoverable)
+
+
+def domain_error_body(exc: DomainError, status: int) -> dict[str, Any]:
+    return error_body(
+        exc.code, public_message(exc, status), exc.user_message, recoverable=exc.recoverable,
+        details=exc.details,
+    )  # fmt: skip
 
 
 def error_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -109,15 +165,9 @@ def install(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after_s)}
-        if status >= 500:
+        if status >= 500:  # the full message (class names and all) only here
             log.error("domain error %s: %s", exc.code, exc.message)
-        return error_response(
-            status,
-            error_body(
-                exc.code, exc.message, exc.user_message, recoverable=exc.recoverable, details=exc.details
-            ),
-            headers,
-        )
+        return error_response(status, domain_error_body(exc, status), headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -132,10 +182,5 @@ def install(app: FastAPI) -> None:
             dict(exc.headers) if exc.headers else None,
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error: %s", type(exc).__name__)
-        message, user_message, recoverable = SEED["UNKNOWN_ERROR"]
-        return error_response(
-            500, error_body("UNKNOWN_ERROR", message, user_message, recoverable=recoverable)
-        )
+    # Any other exception is answered by RequestContextMiddleware (unhandled() above), inside the
+    # request's context: logged as a 500 (or 503) with its request id, never as "status": 0.

@@ -1,5 +1,7 @@
 """Pure ASGI middleware: request id / correlation id, rate-limit headers on every response that
-counted against a limit, and a hard cap on the request body size per route (413 before the app sees it)."""
+counted against a limit, a hard cap on the request body size per route (413 before the app sees it),
+`X-Content-Type-Options: nosniff` on every response and `Cache-Control: no-store` on those that may carry
+personal data, and the answer to any exception no handler took (logged as a 500 with its request id)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prepkit.api.errors import error_body
+from prepkit.api.errors import error_body, unhandled
 from prepkit.observability import logger
 from prepkit.routes import JSON_MAX_BODY_BYTES, Route, match
 
@@ -60,7 +62,7 @@ class RequestContextMiddleware:
         )
         if raw_declared is not None and (declared is None or declared > limit):
             refused(declared if declared is not None else raw_declared.decode("latin-1")[:40], None)
-            await _too_large(send, request_id, limit)
+            await _too_large(send, request_id, limit, _carries_personal_data(path))
             return
 
         # Buffer the body first: an oversized one is refused before the app sees any of it, whether or
@@ -68,7 +70,7 @@ class RequestContextMiddleware:
         body, size = await _read_body(receive, limit)
         if body is None:
             refused(declared, size)
-            await _too_large(send, request_id, limit)
+            await _too_large(send, request_id, limit, _carries_personal_data(path))
             return
         replayed = False
 
@@ -80,22 +82,86 @@ class RequestContextMiddleware:
             return await receive()
 
         status = 0
+        started_response = False
+        personal = _carries_personal_data(path)
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-request-id", request_id.encode())]
-                for key, value in (scope["state"].get("rate_limit_headers") or {}).items():
-                    extra.append((key.lower().encode(), value.encode()))
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                started_response = True
+                message = _with_our_headers(message, request_id, personal, scope["state"])
             await send(message)
 
         try:
             await self.app(scope, replay, send_with_headers)
+        except Exception as exc:
+            # No handler took it: answer here, inside the request's context, so the error and the
+            # request are logged with the request id and the status the client got (not "status": 0).
+            route = getattr(scope.get("route"), "path", None) or (table_route.path if table_route else None)
+            if not await _answer_unhandled(
+                exc, send_with_headers, started_response, method, route, request_id
+            ):
+                raise
         finally:
             _log_request(method, getattr(scope.get("route"), "path", None), status, started)
             logger.set_correlation_id(None)
+
+
+async def _answer_unhandled(
+    exc: Exception, send: Send, started_response: bool, method: str, route: str | None, request_id: str
+) -> bool:
+    """Log an exception no handler took and answer it; False when the response had already started
+    (too late for an error body: the caller re-raises and the server closes the connection)."""
+    name = type(exc).__name__
+    if started_response:
+        logger.exception(
+            "unhandled error after the response started", error_type=name, method=method, route=route,
+            request_id=request_id,
+        )  # fmt: skip
+        return False
+    status, error = unhandled(exc)
+    if status == 500:
+        logger.exception(
+            "unhandled error", error_type=name, status=status, method=method, route=route,
+            request_id=request_id,
+        )  # fmt: skip
+    else:  # the database cannot serve now: expected during an outage, no stack trace
+        logger.warning(
+            "database unavailable", error_type=name, error=str(exc)[:300], status=status, method=method,
+            route=route, request_id=request_id,
+        )  # fmt: skip
+    await _send_json(send, status, error)
+    return True
+
+
+#: path prefixes whose responses carry personal data (sessions, reports, payments, tokens)
+PERSONAL_DATA_PREFIXES = ("/interviews", "/payments", "/admin", "/dev")
+#: the headers this middleware sets on every response (an app's own value is replaced; so is its
+#: Cache-Control where the response may carry personal data)
+_OURS = frozenset({b"x-request-id", b"x-content-type-options"})
+
+
+def _with_our_headers(message: Message, request_id: str, personal: bool, state: dict[str, Any]) -> Message:
+    extra = [(b"x-request-id", request_id.encode()), *_security_headers(personal)]
+    for key, value in (state.get("rate_limit_headers") or {}).items():
+        extra.append((key.lower().encode(), value.encode()))
+    ours = _OURS | {b"cache-control"} if personal else _OURS
+    kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in ours]
+    return {**message, "headers": [*kept, *extra]}
+
+
+def _carries_personal_data(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PERSONAL_DATA_PREFIXES)
+
+
+def _security_headers(personal: bool) -> list[tuple[bytes, bytes]]:
+    """nosniff on every response; no-store where the body may carry personal data (no browser, proxy
+    or CDN may keep a copy)."""
+    headers = [(b"x-content-type-options", b"nosniff")]
+    if personal:
+        headers.append((b"cache-control", b"no-store"))
+    return headers
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, int]:
@@ -137,25 +203,31 @@ def _request_id(scope: Scope, headers: dict[bytes, bytes]) -> str:
     return str(uuid.uuid4())
 
 
-async def _too_large(send: Send, request_id: str, limit: int) -> None:
-    body = json.dumps(
-        error_body(
-            "PAYLOAD_TOO_LARGE",
-            f"request body exceeds {limit} bytes",
-            "The request is too large.",
-            recoverable=False,
-            details={"maxBytes": limit},
-        )
-    ).encode()
+async def _too_large(send: Send, request_id: str, limit: int, personal: bool) -> None:
+    body = error_body(
+        "PAYLOAD_TOO_LARGE",
+        f"request body exceeds {limit} bytes",
+        "The request is too large.",
+        recoverable=False,
+        details={"maxBytes": limit},
+    )
+    extra = [(b"x-request-id", request_id.encode()), *_security_headers(personal)]
+    await _send_json(send, 413, body, extra)
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    raw = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
+                (b"content-length", str(len(raw)).encode()),
+                *(headers or []),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": raw})

@@ -139,6 +139,15 @@ class PipelineUnavailable(DomainError):
     recoverable = True
 
 
+class DatabaseUnavailable(DomainError):
+    """The database cannot serve now (down, restarting, failing over, no connection in time): the
+    request's transaction did not commit, and the request may be sent again in a moment (503)."""
+
+    code = "DATABASE_UNAVAILABLE"
+    user_message = "We are having a brief technical problem. Please try again in a few seconds."
+    recoverable = True
+
+
 class VoiceUnavailable(DomainError):
     code = "CALL_FAILED"
     user_message = "We could not start the interview call. Please try again."

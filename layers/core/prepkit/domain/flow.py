@@ -39,6 +39,7 @@ from prepkit.domain.models import (
     StartedCall,
     Utterance,
 )
+from prepkit.domain.reconciler import Action, decide, execution_name, window_left_s
 from prepkit.domain.report import StoredReport
 from prepkit.domain.scoring import score_transcript
 from prepkit.domain.services import is_uuid
@@ -71,6 +72,9 @@ class FlowPolicy:
     min_assessable_call_s: int
     max_retakes: int
     call_end_timeout_s: int | None = None
+    max_restarts: int = 3  # new executions the reconciler may start for one session before it refunds
+    reconcile_idle_s: int = 120  # a session changed more recently than this is not looked at yet
+    reconcile_batch: int = 200  # sessions one reconciler run checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,36 +275,47 @@ class InterviewFlow:
         return PaymentStatus.REFUNDED if refund_status == "processed" else PaymentStatus.CAPTURED
 
     def ensure_pipeline(self, session_id: str) -> None:
-        """Starts the session's pipeline once it is paid. Safe to repeat: the execution name is the
-        session id. A failed start is logged and retried by the next event, verify or start."""
-        with self._repo.transaction() as tx:
+        """Starts the session's pipeline once it is paid. Safe to repeat: the execution's name is derived
+        from the session (its id, <id>-r<N> after N restarts), so a second start is refused. A refused
+        start counts as started only if that execution is running: one that has ended (its name burned)
+        is handed to the reconciler at once. A failed start raises PipelineUnavailable; the next event,
+        verify, /start or the reconciler starts it again."""
+        with self._repo.transaction() as tx:  # the session stays locked: one start at a time
             s = tx.lock_session(session_id)
             if s is None or s.pipeline_started or s.status in (S.PENDING_PAYMENT, S.PAYMENT_FAILED):
                 return
-        try:
-            self._workflow.start(
-                session_id,
-                {
-                    "sessionId": session_id,
-                    "timeouts": {
-                        "startWindowSeconds": self._policy.start_window_s,
-                        "callEndSeconds": self._call_end_timeout(session_id),
-                    },
-                },
+            name = execution_name(session_id, s.pipeline_restarts)
+            running = self._start_execution(
+                tx, session_id, name, window_left_s(s, self._policy.start_window_s)
             )
+        if not running:
+            self.reconcile_session(session_id, source="ensure_pipeline", start_only=True)
+
+    def _start_execution(self, tx: FlowTransaction, session_id: str, name: str, start_window_s: int) -> bool:
+        """Starts execution `name` in the caller's transaction, the session locked; True when it runs
+        (started now, or already running: then it is marked started)."""
+        if self._policy.call_end_timeout_s is not None:
+            call_end_s = self._policy.call_end_timeout_s
+        else:
+            config, _ = tx.session_config(session_id)
+            call_end_s = config.duration * 60 + self._policy.call_end_margin_s
+        payload: dict[str, object] = {
+            "sessionId": session_id,
+            "timeouts": {"startWindowSeconds": max(1, start_window_s), "callEndSeconds": call_end_s},
+        }
+        try:
+            running = self._workflow.start(name, payload) or self._workflow.status(name) == "running"
         except Exception as exc:
             log.exception("could not start the pipeline for %s", session_id)
             self._metrics.count("PipelineStartFailed")
             raise PipelineUnavailable(f"pipeline start failed: {type(exc).__name__}") from exc
-        with self._repo.transaction() as tx:
-            tx.mark_pipeline_started(session_id)
-
-    def _call_end_timeout(self, session_id: str) -> int:
-        if self._policy.call_end_timeout_s is not None:
-            return self._policy.call_end_timeout_s
-        with self._repo.transaction() as tx:
-            config, _ = tx.session_config(session_id)
-        return config.duration * 60 + self._policy.call_end_margin_s
+        if not running:
+            log.warning(
+                "pipeline %s of session %s has ended: not started again under its name", name, session_id
+            )
+            return False
+        tx.mark_pipeline_started(session_id)
+        return True
 
     # == the call ================================================================================
 
@@ -355,6 +370,17 @@ class InterviewFlow:
         log.error("call %s of session %s was not stored and could not be ended", call_id, session_id)
         self._metrics.count("CallEndFailed")
 
+    def _end_live_call(self, call_id: str, session_id: str) -> None:
+        """A live call of a session that is being failed and refunded: ended first (best effort)."""
+        try:
+            ended = self._voice.end_call(call_id)
+        except Exception:
+            log.exception("ending call %s raised", call_id)
+            ended = False
+        if not ended:
+            log.error("call %s of session %s could not be ended before its refund", call_id, session_id)
+            self._metrics.count("CallEndFailed")
+
     def call_status(self, call_id: str, status: str) -> str:
         if status in ("in-progress", "ringing", "queued"):
             with self._repo.transaction() as tx:
@@ -377,13 +403,13 @@ class InterviewFlow:
             tx.record_event("vapi", f"{record.call_id}:end-of-call-report", "end-of-call-report", raw_body)
             fresh = tx.store_call_end(record)
             s = tx.lock_session(session_id)
-            if (
-                s is not None
-                and s.pipeline_token
-                and s.pipeline_step in ("await_call_end", "await_candidate")
-            ):
+            latest = tx.latest_call(session_id)
+            awaited = latest is not None and latest.call_id == record.call_id  # the current attempt's call
+            if s is not None and awaited and s.pipeline_token and s.pipeline_step == "await_call_end":
                 token = s.pipeline_token
                 tx.set_pipeline_token(session_id, None, None)
+            elif not awaited:  # a late or repeated report of an earlier attempt: kept, resumes nothing
+                log.info("end of call %s of session %s is not the awaited call's", record.call_id, session_id)
         if token is not None:
             self._resume(token, {"callId": record.call_id})
         if fresh and record.cost_usd:
@@ -526,10 +552,14 @@ class InterviewFlow:
         return "completed"
 
     def task_expire(self, session_id: str) -> str:
-        """AwaitCandidate timed out: never started within the start window."""
+        """AwaitCandidate timed out: never started within the start window. Decided under the session's
+        lock, as /start is: if the candidate started first, the call goes on ("call started": the ASL
+        waits for its end) and nothing is refunded; else the session expires and no call can start."""
         with self._repo.transaction() as tx:
             s = _existing(tx, session_id)
             tx.set_pipeline_token(session_id, None, None)
+            if s.status in (S.IN_CALL, S.PROCESSING, S.CALL_FAILED, S.COMPLETED):
+                return "call started"
             if s.status is S.PAID:
                 check_transition(s.status, S.EXPIRED)
                 tx.set_status(
@@ -541,13 +571,24 @@ class InterviewFlow:
                 )
         return self.refund(session_id, reason="start window passed")
 
-    def task_mark_failed(self, session_id: str, error: str, cause: str) -> str:
-        """The catch-all: no execution may end with the session stuck. Mark it failed, then refund."""
-        log.error("pipeline failed for %s: %s %s", session_id, error, cause[:500])
-        self._metrics.count("PipelineFailed", error=error[:60])
+    def task_mark_failed(self, session_id: str, error: str, cause: str, *, transient: bool = False) -> str:
+        """The catch-all: no execution may end with the session stuck. A task that failed only for
+        transient reasons (retried for minutes) leaves the session as it is, for the reconciler to give a
+        new execution: a healthy interview is not refunded for an outage. Anything else: mark it failed
+        (ending a live call first: no refund while a call runs), then refund. A database it cannot reach
+        raises, and Step Functions retries this task."""
         with self._repo.transaction() as tx:
             s = _existing(tx, session_id)
             tx.set_pipeline_token(session_id, None, None)
+            call = tx.latest_call(session_id)
+        log.error("pipeline failed for %s: %s %s", session_id, error, cause[:500])
+        self._metrics.count("PipelineFailed", error=error[:60])  # once: a retry of this task raised above
+        if transient and s.status not in FINAL:
+            return "left to the reconciler"
+        if s.status is S.IN_CALL and call is not None and call.status != "ended":
+            self._end_live_call(call.call_id, session_id)
+        with self._repo.transaction() as tx:
+            s = _existing(tx, session_id)
             if s.status not in FINAL and S.FAILED in TRANSITIONS[s.status]:
                 tx.set_status(
                     session_id,
@@ -567,6 +608,9 @@ class InterviewFlow:
             s = _existing(tx, session_id)
             if s.status is S.REFUNDED:
                 return "already refunded"
+            if s.status not in (S.EXPIRED, S.FAILED, S.CALL_FAILED):  # e.g. in a call, or completed
+                log.error("refund of session %s refused: it is %s", session_id, s.status.value)
+                return f"not refunded: the session is {s.status.value}"
             row = tx.get_refund(key)
             if row is None:
                 captured = tx.captured_payment(session_id)  # the payment that paid it, never an extra
@@ -594,6 +638,73 @@ class InterviewFlow:
                 tx.set_status(session_id, S.REFUNDED)
         self._metrics.count("Refunded")
         return "refunded"
+
+    # == the reconciler ==========================================================================
+
+    def reconcile_all(self) -> dict[str, int]:
+        """The scheduled net under everything else: every paid-or-later session not in a final status
+        whose pipeline is not running is driven to an end (see reconciler.decide). Returns the count of
+        each action taken; a session that fails here is counted as `error` and looked at next run."""
+        with self._repo.transaction() as tx:
+            ids = tx.unfinished_sessions(
+                idle_s=self._policy.reconcile_idle_s, limit=self._policy.reconcile_batch
+            )
+        done: dict[str, int] = {}
+        for session_id in ids:
+            try:
+                action = self.reconcile_session(session_id)
+            except Exception:
+                log.exception("reconciling session %s failed", session_id)
+                self._metrics.count("ReconcilerFailed")
+                action = "error"
+            done[action] = done.get(action, 0) + 1
+        return done
+
+    def reconcile_session(
+        self, session_id: str, *, source: str = "schedule", start_only: bool = False
+    ) -> str:
+        """Decides under the session's row lock (two runs, or a run and ensure_pipeline, serialise on it;
+        a restart is counted in the same transaction, so each N is started under one name), then acts.
+        Returns the action's name. `source`: who asked (the schedule, or ensure_pipeline), for the log.
+        `start_only`: only (re)start a pipeline, leave refunds to the schedule (the functions that start
+        pipelines from requests and webhooks hold no refund credentials)."""
+        with self._repo.transaction() as tx:
+            s = tx.lock_session(session_id)
+            if s is None:
+                return str(Action.NONE)
+            name = execution_name(session_id, s.pipeline_restarts)
+            action = decide(
+                s,
+                self._workflow.status(name),
+                start_window_s=self._policy.start_window_s,
+                max_restarts=self._policy.max_restarts,
+            )
+            if start_only and action not in (Action.START, Action.RESTART):
+                action = Action.NONE
+            if action is Action.RESTART:  # counted only if its start commits with it
+                tx.set_pipeline_restarts(session_id, s.pipeline_restarts + 1)
+                name = execution_name(session_id, s.pipeline_restarts + 1)
+            if action in (Action.START, Action.RESTART):
+                # still under the lock: a second reconciler waits, then finds this execution running
+                self._start_execution(tx, session_id, name, window_left_s(s, self._policy.start_window_s))
+        if action is Action.NONE:
+            return str(action)
+        log.warning(
+            "reconciler (%s): session %s is %s after %s restarts: %s",
+            source, session_id, s.status.value, s.pipeline_restarts, action,
+        )  # fmt: skip
+        self._metrics.count("ReconcilerActed", action=str(action))
+        if action is Action.REFUND:
+            self.refund(
+                session_id, reason=f"reconciler: the pipeline ended with the session {s.status.value}"
+            )
+        elif action is Action.EXPIRE:
+            self.task_expire(session_id)
+        elif action is Action.GIVE_UP:
+            self.task_mark_failed(
+                session_id, "ReconcilerGaveUp", f"the pipeline ended {s.pipeline_restarts + 1} times"
+            )
+        return str(action)
 
     # == the report ==============================================================================
 
@@ -641,7 +752,7 @@ def _unassessable(call: Any, min_seconds: int) -> str | None:
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested deeper than Python parses
         raise ValidationFailed("body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ValidationFailed("body must be a JSON object")
@@ -652,6 +763,33 @@ def _entity(payload: dict[str, Any], name: str) -> dict[str, Any] | None:
     wrapper = payload.get(name)
     entity = wrapper.get("entity") if isinstance(wrapper, dict) else None
     return entity if isinstance(entity, dict) else None
+
+
+#: the largest amount in paise the amount columns (PostgreSQL integer) hold
+_MAX_PAISE = 2**31 - 1
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _razorpay_id(value: object, what: str) -> str:
+    """A Razorpay id as it names things (pay_…, order_…, rfnd_…), else ValidationFailed: a NUL, a lone
+    surrogate, a number or an object can neither be an id nor be looked up in the database."""
+    if isinstance(value, str) and _PROVIDER_ID.fullmatch(value):
+        return value
+    raise ValidationFailed(f"{what} is not a Razorpay id")
+
+
+def _paise(value: object, what: str) -> int:
+    """An amount in paise: a JSON integer from 1 to what the database holds (not a float, NaN, bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_PAISE:
+        raise ValidationFailed(f"{what} must be a whole number of paise from 1 to {_MAX_PAISE}")
+    return value
+
+
+def _text(value: object, limit: int) -> str | None:
+    """A free-text field as it can be stored (NUL dropped, lone surrogates replaced), or None."""
+    from prepkit.adapters.storable import clean_text  # the one definition of what PostgreSQL holds
+
+    return (clean_text(value)[:limit] or None) if isinstance(value, str) else None
 
 
 _PAYMENT_EVENTS = {
@@ -666,10 +804,14 @@ _STATES = {state.value: state for state in PaymentStatus}
 
 
 def _payment_event(event_type: str, payload: dict[str, Any]) -> PaymentEvent | None:
+    """None for an event that is not about a payment's state; ValidationFailed for a payment event
+    without a payment entity we can read."""
     status = _PAYMENT_EVENTS.get(event_type)
-    p = _entity(payload, "payment")
-    if status is None or p is None:
+    if status is None:
         return None
+    p = _entity(payload, "payment")
+    if p is None:
+        raise ValidationFailed(f"{event_type} without a payment entity")
     return payment_from_entity(p, event_status=status)
 
 
@@ -678,42 +820,48 @@ def payment_from_entity(p: dict[str, Any], *, event_status: PaymentStatus | None
     PaymentEvent. A webhook's status is its event's, raised to captured when the entity's status says
     captured (the SDK's payment.authorized mock carries a captured payment); the `captured` flag alone
     is not trusted (the docs' card payment.authorized sample says status authorized, captured true).
-    The API's status is the entity's own. Raises ValidationFailed for an incomplete entity."""
-    stated = _STATES.get(str(p.get("status")))
+    The API's status is the entity's own. Raises ValidationFailed for an entity that is incomplete or
+    holds what no payment can (an id that is not one, an amount that is not whole paise); free text
+    (method, error code and description) is kept as it can be stored."""
+    raw_status = p.get("status")
+    stated = _STATES.get(raw_status) if isinstance(raw_status, str) else None
     if event_status is None:
         if stated is None:
-            raise ValidationFailed(f"unknown payment status {str(p.get('status'))[:40]!r}")
+            shown = raw_status[:40] if isinstance(raw_status, str) else type(raw_status).__name__
+            raise ValidationFailed(f"unknown payment status {_text(shown, 40)!r}")
         status = stated
     elif event_status.rank < PaymentStatus.CAPTURED.rank and stated is PaymentStatus.CAPTURED:
         status = PaymentStatus.CAPTURED  # the entity's status, not its `captured` flag (see below)
     else:
         status = event_status
-    try:
-        amount = p["amount"]
-        if isinstance(amount, bool) or not isinstance(amount, int):
-            raise TypeError("amount")
-        return PaymentEvent(
-            payment_id=str(p["id"]),
-            order_id=str(p.get("order_id") or ""),
-            status=status,
-            amount=amount,
-            currency=str(p.get("currency", "INR")),
-            method=str(p["method"]) if p.get("method") else None,
-            error_code=str(p["error_code"]) if p.get("error_code") else None,
-            error_description=str(p["error_description"])[:500] if p.get("error_description") else None,
-        )
-    except (KeyError, TypeError, ValueError):
-        raise ValidationFailed("payment entity is incomplete") from None
+    order_id = p.get("order_id")
+    currency = p.get("currency", "INR")
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+        raise ValidationFailed("payment currency is not an ISO 4217 code")
+    return PaymentEvent(
+        payment_id=_razorpay_id(p.get("id"), "payment id"),
+        order_id=_razorpay_id(order_id, "payment order_id") if order_id is not None else "",
+        status=status,
+        amount=_paise(p.get("amount"), "payment amount"),
+        currency=currency,
+        method=_text(p.get("method"), 40),
+        error_code=_text(p.get("error_code"), 100),
+        error_description=_text(p.get("error_description"), 500),
+    )
 
 
-def _refund_event(payload: dict[str, Any]) -> RefundEvent | None:
+_REFUND_STATES = {"pending": "created", "created": "created", "processed": "processed", "failed": "failed"}
+
+
+def _refund_event(payload: dict[str, Any]) -> RefundEvent:
+    """Every refund.* event carries its refund: ValidationFailed when it is missing or unreadable."""
     r = _entity(payload, "refund")
     if r is None:
-        return None
-    status = {"pending": "created", "created": "created", "processed": "processed", "failed": "failed"}
-    try:
-        return RefundEvent(
-            str(r["id"]), str(r["payment_id"]), int(r["amount"]), status.get(str(r.get("status")), "created")
-        )
-    except (KeyError, TypeError, ValueError):
-        raise ValidationFailed("refund entity is incomplete") from None
+        raise ValidationFailed("refund event without a refund entity")
+    status = r.get("status")
+    return RefundEvent(
+        _razorpay_id(r.get("id"), "refund id"),
+        _razorpay_id(r.get("payment_id"), "refund payment_id"),
+        _paise(r.get("amount"), "refund amount"),
+        _REFUND_STATES.get(status, "created") if isinstance(status, str) else "created",
+    )

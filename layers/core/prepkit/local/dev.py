@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prepkit.local.stack import local_stack, log, port_is_free, prepare
+
+if TYPE_CHECKING:
+    from prepkit.container import Container
 
 
 def main() -> int:
@@ -39,6 +45,7 @@ def main() -> int:
         applied = prepare(settings)
         container = build_container(settings)
         deploy_pipeline(settings, make_pipeline_handler(container))
+        stop_reconciler = start_reconciler(container, settings.reconcile_every_s)
         app = create_app(container)
         log(
             "\nPrepKit Interviews is running (stage: local, offline providers)\n"
@@ -51,15 +58,42 @@ def main() -> int:
             f"Step Functions {settings.pipeline_state_machine_arn.rsplit(':', 1)[1]})\n"
             f"  providers  offline: simulated Razorpay Checkout, simulated Vapi call "
             f"({settings.simulated_candidate} candidate), {'Gemini' if settings.llm_configured else 'offline scorer'}\n"
+            f"  reconciler every {settings.reconcile_every_s:g} s (deployed: an EventBridge schedule, every 5 minutes)\n"
             f"  token      curl -s -X POST {base}/dev/token -H 'content-type: application/json' "
             '-d \'{"userId": "alice"}\'\n'
             "  stop       Ctrl-C (data is kept in .local/)\n"
         )
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
         log("stopping ...")
+        stop_reconciler()
         container.close()
     log("stopped")
     return 0
+
+
+def start_reconciler(container: Container, every_s: float) -> Callable[[], None]:
+    """The reconciler's schedule, locally: a background thread running InterviewFlow.reconcile_all every
+    `every_s` (PREPKIT_RECONCILE_EVERY_S). Returns the function that stops it."""
+    stopped = threading.Event()
+
+    def loop() -> None:
+        while not stopped.wait(every_s):
+            try:
+                acted = {k: v for k, v in container.flow.reconcile_all().items() if k != "none"}
+            except Exception as exc:  # the database may be down: the next run tries again
+                log(f"reconciler: run failed ({type(exc).__name__}), next in {every_s:g} s")
+                continue
+            if acted:
+                log(f"reconciler: {acted}")
+
+    thread = threading.Thread(target=loop, name="reconciler", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(10)
+
+    return stop
 
 
 def _redact(url: str) -> str:

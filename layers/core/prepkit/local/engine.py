@@ -4,13 +4,18 @@ moto would run Lambda code in Docker (none here). We register the functions in m
 `LambdaFunction._invoke_lambda` (a private method: moto is pinned, and a test fails loudly if this hook
 stops being called) with an in-process call of the handler registered under the function's name. A raised
 exception becomes {"errorType", "errorMessage"} with errored=True, exactly as Lambda reports it, so the
-ASL's Retry and Catch see the exception's class name."""
+ASL's Retry and Catch see the exception's class name.
+
+The ASL's Retry intervals are written for production (seconds to a minute, over about 6 minutes): locally
+the engine sleeps them times `pipeline_retry_scale` (moto's retrier calls `time.sleep`; we give its module
+a clock whose sleep is scaled), so a test can ride out a database restart in seconds."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import time
 import urllib.request
 import zipfile
 from collections.abc import Callable
@@ -30,7 +35,7 @@ PIPELINE_FUNCTION = "prepkit-pipeline"
 _ROLE = "prepkit-local-pipeline"
 
 
-class _Context:
+class LocalContext:
     function_name = PIPELINE_FUNCTION
     function_version = "$LATEST"
     invoked_function_arn = f"arn:aws:lambda:ap-south-1:123456789012:function:{PIPELINE_FUNCTION}"
@@ -51,7 +56,7 @@ def _invoke_in_process(self: Any, event: Any = None) -> tuple[str, bool, str]:
         return json.dumps({"errorType": "HandlerNotRegistered", "errorMessage": name}), True, ""
     payload = event if isinstance(event, dict) else json.loads(event or "{}")
     try:
-        result = handler(payload, _Context())
+        result = handler(payload, LocalContext())
     except Exception as exc:
         log.info("task %s raised %s", payload.get("action"), type(exc).__name__)
         return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)[:1000]}), True, ""
@@ -60,17 +65,38 @@ def _invoke_in_process(self: Any, event: Any = None) -> tuple[str, bool, str]:
     return json.dumps(result), False, ""
 
 
-def install_hook() -> None:
+class _ScaledClock:
+    """What moto's retrier sees as the `time` module: sleeps are `scale` times as long."""
+
+    def __init__(self) -> None:
+        self.scale = 1.0
+        self.slept: list[float] = []  # the intervals the ASL asked for, unscaled: proof the hook is used
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        time.sleep(seconds * self.scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+RETRY_CLOCK = _ScaledClock()
+
+
+def install_hook(retry_scale: float = 1.0) -> None:
     from moto.awslambda.models import LambdaFunction
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
+    RETRY_CLOCK.scale = retry_scale
+    retrier_decl.time = RETRY_CLOCK  # type: ignore[attr-defined,assignment]
 
 
 def deploy_pipeline(settings: Settings, handler: Handler) -> str:
     """Registers the pipeline function and the state machine (from the ASL file) in moto; idempotent.
     Returns the state machine's ARN."""
     assert settings.stage.is_offline and settings.aws_endpoint_url is not None
-    install_hook()
+    install_hook(settings.pipeline_retry_scale)
     HANDLERS[PIPELINE_FUNCTION] = handler
     request = urllib.request.Request(  # noqa: S310 (a loopback URL: settings refuse anything else here)
         settings.aws_endpoint_url + "/moto-api/config",

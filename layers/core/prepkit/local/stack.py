@@ -50,6 +50,7 @@ class LocalStack:
     database_url: str
     aws_endpoint_url: str
     pg_data_dir: Path | None
+    postgres: EmbeddedPostgres | None = None  # the embedded server, to stop and start (fault tests)
 
     def settings(self, stage: Stage = Stage.LOCAL, **overrides: Any) -> Settings:
         return Settings(
@@ -60,9 +61,49 @@ class LocalStack:
         )
 
 
+class EmbeddedPostgres:
+    """A handle on the embedded server: the fault tests and `make chaos` stop it (as a crash would, or
+    as a clean shutdown) and start it again on the same data directory and socket (same URL)."""
+
+    def __init__(self, server: Any):
+        self._server = server
+        self.uri = str(server.get_uri())
+
+    def stop(self, *, mode: str = "immediate") -> None:
+        """pg_ctl stop: `immediate` is a crash (every connection dropped, recovery at the next start),
+        `fast` a clean shutdown."""
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+        assert mode in ("immediate", "fast", "smart")
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
+
+    def start(self) -> None:
+        if self._server.system_user is not None:  # as root: the server's user must reach its directory
+            from pgserver.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self._server.pgdata)  # (pytest resets its tmp root to 0700)
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+        assert str(self._server.get_uri()) == self.uri, "the restarted server listens elsewhere"
+
+    @property
+    def running(self) -> bool:
+        from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self._server.pgdata)
+        return info is not None and info.is_running()
+
+
 @contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """PostgreSQL 16 from the pgserver wheel on a unix socket in data_dir (kept between runs)."""
+    with embedded_postgres_server(data_dir) as server:
+        yield server.uri
+
+
+@contextmanager
+def embedded_postgres_server(data_dir: Path) -> Iterator[EmbeddedPostgres]:
+    """embedded_postgres, as a handle that can stop and start the server."""
     data_dir.mkdir(parents=True, exist_ok=True)
     if "XDG_RUNTIME_DIR" not in os.environ:  # pgserver keeps a lock file there
         runtime = data_dir.parent / "run"
@@ -73,7 +114,7 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     _ensure_pgserver_user(data_dir)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
-        yield str(server.get_uri())
+        yield EmbeddedPostgres(server)
     finally:
         server.cleanup()
 
@@ -142,12 +183,13 @@ def local_stack(*, data_dir: Path, moto_port: int, database_url: str | None = No
     for key, value in OFFLINE_AWS_ENV.items():
         os.environ.setdefault(key, value)
     with ExitStack() as stack:
-        pg_dir = None
+        pg_dir, postgres = None, None
         if not database_url:
             pg_dir = data_dir / "pgdata"
-            database_url = stack.enter_context(embedded_postgres(pg_dir))
+            postgres = stack.enter_context(embedded_postgres_server(pg_dir))
+            database_url = postgres.uri
         endpoint = stack.enter_context(moto_server(moto_port))
-        yield LocalStack(database_url=database_url, aws_endpoint_url=endpoint, pg_data_dir=pg_dir)
+        yield LocalStack(database_url, endpoint, pg_dir, postgres)
 
 
 def log(message: str) -> None:

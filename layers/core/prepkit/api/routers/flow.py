@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -20,6 +21,8 @@ from prepkit.api.schemas import (
 from prepkit.container import Container, vapi_auth
 from prepkit.domain.errors import ValidationFailed, WebhookUnauthorized
 from prepkit.domain.flow import InterviewFlow
+
+log = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 429, 502, 503)
@@ -83,16 +86,23 @@ def get_report(user: CurrentUser, flow: FlowDep, session_id: str) -> ReportOut:
 
 @webhooks.post("/razorpay", response_model=WebhookOut)
 async def razorpay_webhook(request: Request, container: ContainerDep) -> WebhookOut:
-    """Public. HMAC-SHA256 of the raw body with the webhook secret in X-Razorpay-Signature."""
+    """Public. HMAC-SHA256 of the raw body with the webhook secret in X-Razorpay-Signature. A signed body
+    we cannot read is a 400 and one we do not act on a 200 (`… ignored`); either way the reason is logged."""
     raw = await request.body()
     from starlette.concurrency import run_in_threadpool
 
-    result = await run_in_threadpool(
-        container.flow.razorpay_webhook,
-        raw,
-        request.headers.get("x-razorpay-signature"),
-        request.headers.get("x-razorpay-event-id"),
-    )
+    from prepkit.adapters.storable import clean_text
+
+    event_id = request.headers.get("x-razorpay-event-id")
+    try:
+        result = await run_in_threadpool(
+            container.flow.razorpay_webhook, raw, request.headers.get("x-razorpay-signature"), event_id
+        )
+    except ValidationFailed as exc:
+        log.warning("razorpay webhook refused: %s (event %s)", exc.message, clean_text(event_id or "")[:128])
+        raise
+    result = clean_text(result)[:300]  # the event type is the sender's: printable, storable, bounded
+    log.info("razorpay webhook %s: %s", clean_text(event_id or "")[:128], result)
     return WebhookOut(result=result)
 
 
