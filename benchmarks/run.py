@@ -394,8 +394,8 @@ def pipeline(client: TestClient, settings: Settings, deliveries: Deliveries, n: 
 def offline_container(settings: Settings) -> tuple[Container, Deliveries]:
     """The container `make dev` builds, but with a Vapi simulator that never plays the call by itself
     (the benchmark posts the end-of-call-report), and the pipeline deployed into moto, tasks in-process."""
-    from prepkit.adapters.call_simulator import SimulatedVoice
     from prepkit.container import build_container, vapi_auth
+    from prepkit.local.call_simulator import SimulatedVoice
     from prepkit.local.engine import deploy_pipeline
     from prepkit.pipeline.entry import make_pipeline_handler
 

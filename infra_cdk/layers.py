@@ -37,11 +37,11 @@ LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "pytho
 
 #: local-only code, left out of the core layer (paths under layers/core/prepkit; `make dev` / `make demo`
 #: and the tests import it from the source tree)
-LOCAL_ONLY = ("local", "adapters/call_simulator.py")
+LOCAL_ONLY = ("local",)  # the local engine, make dev/demo, the Checkout, Razorpay and call simulators
 
 
 def local_only_modules() -> tuple[str, ...]:
-    """LOCAL_ONLY as module names: prepkit.local, prepkit.adapters.call_simulator."""
+    """LOCAL_ONLY as module names: prepkit.local."""
     return tuple("prepkit." + path.removesuffix(".py").replace("/", ".") for path in LOCAL_ONLY)
 
 

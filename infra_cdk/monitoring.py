@@ -234,7 +234,8 @@ class Monitoring(Construct):
             "PipelineFailures": cw.Alarm(
                 self, "PipelineFailures", metric=state_machine.metric_failed(period=FIVE_MINUTES), threshold=1,
                 evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                alarm_description="A pipeline execution failed: the session was marked failed; check the refund",
+                alarm_description="A pipeline execution failed: the session was marked failed and refunded, or"
+                " (transient faults) left to the reconciler",
             ),
             "WebhookSignatureFailures": cw.Alarm(
                 self, "WebhookSignatureFailures", metric=signature_failures, threshold=10, evaluation_periods=1,

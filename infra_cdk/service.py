@@ -48,6 +48,7 @@ class FunctionSpec:
     database_owner: bool = False  # logs in as the owner (DDL: the migrations); else the DML-only role
     starts_pipeline: bool = False
     resumes_pipeline: bool = False
+    probes_readiness: bool = False  # GET /ready: describes the rate-limit table and the state machine
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -58,7 +59,7 @@ RAZORPAY_WEBHOOK, VAPI_WEBHOOK = RAZORPAY_WEBHOOK_SECRET_ENV, VAPI_WEBHOOK_SECRE
 
 SPECS: dict[str, FunctionSpec] = {
     "setup": FunctionSpec(provider_secrets=(GEMINI,)),
-    "reads": FunctionSpec(),
+    "reads": FunctionSpec(probes_readiness=True),
     "admin": FunctionSpec(),
     "payments": FunctionSpec(provider_secrets=(RAZORPAY,), starts_pipeline=True),
     "start": FunctionSpec(provider_secrets=(VAPI,), starts_pipeline=True, resumes_pipeline=True),
@@ -259,6 +260,11 @@ class ServiceStack(Stack):
         }
         for name, fn in self.functions.items():
             spec = SPECS[name]
+            if spec.probes_readiness:
+                stateful.rate_limits.grant(fn, "dynamodb:DescribeTable")
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(actions=["states:DescribeStateMachine"], resources=[machine_arn])
+                )
             if spec.starts_pipeline:
                 fn.add_to_role_policy(
                     iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn])

@@ -25,7 +25,7 @@ from typing import Any
 #: local-only code (infra_cdk.layers.LOCAL_ONLY): run by `make dev` / `make demo` and the tests, never by a
 #: function, and not in the built core layer. An import of it in a deployable module must be lazy (inside
 #: an offline-only branch): the probe records each one and checks that the layer cannot satisfy it.
-LOCAL_ONLY_MODULES = ("prepkit.local", "prepkit.adapters.call_simulator")
+LOCAL_ONLY_MODULES = ("prepkit.local",)
 
 
 def _is_local_only(module: str) -> bool:

@@ -172,7 +172,11 @@ def test_iam_grants_are_least_privilege(prod: Synth) -> None:
         for s in starts + resumes:
             assert _resources(s) == [machine_arn]
         assert ("dynamodb:UpdateItem" in actions) == spec.rate_limited, fn
-        assert not {a for a in actions if a.startswith("dynamodb:") and a != "dynamodb:UpdateItem"}, fn
+        probes = {"dynamodb:DescribeTable", "states:DescribeStateMachine"}  # GET /ready
+        assert (probes <= actions) == spec.probes_readiness, fn
+        assert not {a for a in actions if a.startswith("dynamodb:")} - {"dynamodb:UpdateItem", *probes}, fn
+        for st in (st for st in stmts if "states:DescribeStateMachine" in _actions(st)):
+            assert _resources(st) == [machine_arn]
         readable = {
             str(r) for s in stmts if "secretsmanager:GetSecretValue" in _actions(s) for r in _resources(s)
         }

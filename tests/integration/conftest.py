@@ -16,19 +16,19 @@ from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
 
 from prepkit.adapters import aws
-from prepkit.adapters.call_simulator import SimulatedVoice
 from prepkit.adapters.dynamo_rate_limiter import DynamoRateLimiter, create_table
 from prepkit.adapters.postgres import PostgresSessionRepository, make_pool
 from prepkit.adapters.postgres_flow import PostgresFlowRepository
 from prepkit.adapters.postgres_insights import PostgresInsightsRepository
 from prepkit.adapters.postgres_usage import PostgresAiUsageLog
 from prepkit.adapters.question_bank import QuestionBank
-from prepkit.adapters.razorpay import SimulatedRazorpay
 from prepkit.adapters.workflow import StepFunctionsWorkflow
 from prepkit.api.app import create_app
 from prepkit.container import Container, vapi_auth
 from prepkit.domain.scoring import OfflineReportWriter
+from prepkit.local.call_simulator import SimulatedVoice
 from prepkit.local.engine import deploy_pipeline
+from prepkit.local.razorpay_simulator import SimulatedRazorpay
 from prepkit.local.stack import LocalStack, free_port, local_stack, prepare
 from prepkit.pipeline.entry import make_pipeline_handler
 from prepkit.ports import QuestionGenerator, ReportWriter, Workflow

@@ -123,7 +123,7 @@ def _same_call_id_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
     real unique violation in PostgreSQL, after Vapi has created (and would bill) the call."""
     from types import SimpleNamespace
 
-    from prepkit.adapters import call_simulator
+    from prepkit.local import call_simulator
 
     monkeypatch.setattr(call_simulator, "secrets", SimpleNamespace(token_hex=lambda _n: "0" * 16))
 

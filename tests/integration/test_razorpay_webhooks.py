@@ -15,7 +15,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
+from prepkit.api.app import create_app
+from prepkit.container import Container
 from prepkit.domain.signatures import checkout_signature
 from tests.fakes import RecordingMetrics, secret_of
 from tests.integration.conftest import Flow
@@ -260,3 +263,54 @@ def test_partial_refunds_add_up_and_only_the_whole_amount_makes_the_payment_refu
     assert post_webhook(flow, json.dumps(rest).encode(), event_id="evt_r2").status_code == 200
     assert payments(db) == [(p["id"], "refunded", p["amount"], True)]
     assert session_row(db, sid) == ("paid", None)  # refund webhooks never change the session
+
+
+def test_an_extra_payment_seen_by_the_webhooks_function_is_refunded_by_the_reconciler(
+    make_flow: MakeFlow,
+    make_container: Callable[..., Container],
+    db: psycopg.Connection[Any],
+    metrics: RecordingMetrics,
+) -> None:
+    """Deployed, the webhooks function holds no Razorpay API key (it could refund): it records the extra
+    payment's refund and answers 200; the reconciler (the pipeline function, which has the key) sends it,
+    once, with the same idempotency key."""
+    flow = make_flow(reconcile_idle_s=0)
+    c = flow.container
+    webhooks = make_container(
+        settings_=flow.settings,
+        flow_repo=c.flow_repo,
+        payments=None,
+        voice=c.voice,
+        report_writer=c.report_writer,
+        workflow=c.workflow,
+    )
+    webhooks_flow = Flow(
+        TestClient(create_app(webhooks, function="webhooks"), raise_server_exceptions=False),
+        webhooks, flow.payments, flow.voice, flow.settings, [],
+    )  # fmt: skip
+    first = payment_of("docs_payment.captured_card.json")
+    sid = session_for(flow, db, first["order_id"], first["amount"])
+    assert (
+        post_webhook(webhooks_flow, raw("docs_payment.captured_card.json"), event_id="evt_1").status_code
+        == 200
+    )
+    extra = _another_payment("docs_order.paid_card.json", "pay_EXTRA0000002")
+    for _ in range(2):  # a redelivery changes nothing
+        r = post_webhook(webhooks_flow, extra, event_id="evt_extra")
+        assert r.status_code == 200, r.text
+    assert flow.payments.refund_calls == 0
+    assert metrics.total("ExtraPaymentRefundDeferred") == 2
+    key = "refund-extra-pay_EXTRA0000002"
+    assert db.execute("SELECT idempotency_key, refund_id, status FROM refunds").fetchall() == [
+        (key, None, "requested")
+    ]
+    assert session_row(db, sid) == ("paid", None)
+
+    c.flow.reconcile_all()
+    c.flow.reconcile_all()  # sent already: nothing more
+    assert flow.payments.refund_calls == 1
+    assert list(flow.payments.refunds) == [key]
+    assert metrics.total("ExtraPaymentRefunded") == 1
+    assert metrics.total("ReconcilerActed", action="extra_refund") == 1
+    assert db.execute("SELECT idempotency_key, status FROM refunds").fetchall() == [(key, "processed")]
+    assert ("pay_EXTRA0000002", "refunded", first["amount"], False) in payments(db)

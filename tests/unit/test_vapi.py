@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from requests.adapters import BaseAdapter
 from starlette.datastructures import Headers
 
-from prepkit.adapters.call_simulator import WEBHOOK_PATH, SimulatedVoice
 from prepkit.adapters.vapi import (
     END_CALL_PHRASE,
     END_CALL_TOOL,
@@ -43,6 +42,7 @@ from prepkit.domain.models import (
     Voice,
 )
 from prepkit.domain.signatures import VapiAuth
+from prepkit.local.call_simulator import WEBHOOK_PATH, SimulatedVoice
 from prepkit.settings import Settings
 from tests.fakes import deployed_settings
 from tests.vapi_schema import schemas

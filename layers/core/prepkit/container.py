@@ -67,7 +67,7 @@ class Container:
         assert self.flow_repo and self.report_writer and self.workflow
         return InterviewFlow(
             repo=self.flow_repo,
-            payments=self.payments or _Missing("Razorpay (PREPKIT_RAZORPAY_SECRET_ARN)"),  # type: ignore[arg-type]
+            payments=self.payments,  # None in a function without the Razorpay key (the webhooks)
             voice=self.voice or _Missing("Vapi (PREPKIT_VAPI_SECRET_ARN)"),  # type: ignore[arg-type]
             reports=self.report_writer,
             workflow=self.workflow,
@@ -179,7 +179,7 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
             read_timeout_s=s.razorpay_read_timeout_s,
         )
     elif s.stage.is_offline:  # the simulators exist only in the local and test stages
-        from prepkit.adapters.razorpay import SimulatedRazorpay
+        from prepkit.local.razorpay_simulator import SimulatedRazorpay
 
         payments = SimulatedRazorpay(s.razorpay_key_id)
 
@@ -199,7 +199,7 @@ def build_container(settings: Settings, *, deliver: Deliver | None = None) -> Co
             model=s.vapi_model,
         )
     elif s.stage.is_offline:
-        from prepkit.adapters.call_simulator import SimulatedVoice
+        from prepkit.local.call_simulator import SimulatedVoice
 
         voice = SimulatedVoice(
             vapi_auth(s), deliver, script=s.simulated_candidate, delay_s=s.simulated_call_delay_s

@@ -153,6 +153,11 @@ class FlowTransaction(Protocol):
         """A new execution is due: counts it, and clears the started mark and any parked token."""
         ...
 
+    def unsent_extra_refunds(self, *, older_than_s: int, limit: int) -> list[tuple[RefundRow, str]]:
+        """Extra-payment refunds recorded but never sent (by a function without a refund key), older
+        than older_than_s, with their session id."""
+        ...
+
     def unfinished_sessions(self, *, idle_s: int, limit: int) -> list[str]:
         """Paid-or-later sessions not in a final status, untouched for idle_s, least recently checked
         first; each one returned is marked checked now (so successive runs go round all of them)."""

@@ -133,6 +133,22 @@ class PostgresFlowTransaction:
             (restarts, session_id),
         )
 
+    def unsent_extra_refunds(self, *, older_than_s: int, limit: int) -> list[tuple[RefundRow, str]]:
+        with self._conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                "SELECT idempotency_key, payment_id, amount_paise, status, session_id::text FROM refunds"
+                " WHERE refund_id IS NULL AND created_at <= now() - make_interval(secs => %s)"
+                " AND idempotency_key LIKE 'refund-extra-%%' ORDER BY created_at LIMIT %s",
+                (older_than_s, limit),
+            ).fetchall()
+        return [
+            (
+                RefundRow(r["idempotency_key"], r["payment_id"], None, r["amount_paise"], r["status"]),
+                r["session_id"],
+            )
+            for r in rows
+        ]
+
     def unfinished_sessions(self, *, idle_s: int, limit: int) -> list[str]:
         """SKIP LOCKED: a session another transaction holds is busy, not stuck (the next run sees it)."""
         with self._conn.cursor() as cur:

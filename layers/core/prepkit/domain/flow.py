@@ -98,7 +98,7 @@ class InterviewFlow:
     def __init__(
         self,
         repo: FlowRepository,
-        payments: PaymentsGateway,
+        payments: PaymentsGateway | None,
         voice: VoiceGateway,
         reports: ReportWriter,
         workflow: Workflow,
@@ -106,7 +106,7 @@ class InterviewFlow:
         policy: FlowPolicy,
     ):
         self._repo = repo
-        self._payments = payments
+        self._maybe_payments = payments  # None: this function holds no Razorpay API key (the webhooks)
         self._voice = voice
         self._reports = reports
         self._workflow = workflow
@@ -114,6 +114,12 @@ class InterviewFlow:
         self._policy = policy
 
     # == payments ================================================================================
+
+    @property
+    def _payments(self) -> PaymentsGateway:
+        if self._maybe_payments is None:  # a deployment error: this function was given no Razorpay key
+            raise RuntimeError("this function has no Razorpay API key (PREPKIT_RAZORPAY_SECRET_ARN)")
+        return self._maybe_payments
 
     def create_order(self, user_id: str, session_id: str) -> OrderInfo:
         with self._repo.transaction() as tx:
@@ -260,18 +266,27 @@ class InterviewFlow:
             if row is None:
                 row = RefundRow(key, payment.payment_id, None, payment.amount, "requested")
                 tx.insert_refund(row, session_id, "extra payment: the session was already paid")
-        refund_status = row.status
-        if row.refund_id is None:  # PaymentFailed propagates: Razorpay redelivers and this runs again
-            refund_id, refund_status = self._payments.refund(
-                payment_id=payment.payment_id,
-                amount=row.amount,
-                idempotency_key=key,
-                notes={"sessionId": session_id, "reason": "extra payment"},
-            )
-            with self._repo.transaction() as tx:
-                if tx.update_refund(key, refund_id, refund_status):
-                    log.warning("extra payment %s on session %s refunded", payment.payment_id, session_id)
-                    self._metrics.count("ExtraPaymentRefunded")
+        if row.refund_id is not None:
+            return PaymentStatus.REFUNDED if row.status == "processed" else PaymentStatus.CAPTURED
+        if self._maybe_payments is None:  # the webhooks hold no refund key: the reconciler sends it
+            log.warning("extra payment %s on session %s: refund recorded for the reconciler", key, session_id)
+            self._metrics.count("ExtraPaymentRefundDeferred")
+            return PaymentStatus.CAPTURED
+        return self._send_extra_refund(row, session_id)
+
+    def _send_extra_refund(self, row: RefundRow, session_id: str) -> PaymentStatus:
+        """Sends a recorded extra-payment refund (its idempotency key makes a repeat harmless).
+        PaymentFailed propagates: Razorpay redelivers the webhook, or the next reconciler run tries again."""
+        refund_id, refund_status = self._payments.refund(
+            payment_id=row.payment_id,
+            amount=row.amount,
+            idempotency_key=row.idempotency_key,
+            notes={"sessionId": session_id, "reason": "extra payment"},
+        )
+        with self._repo.transaction() as tx:
+            if tx.update_refund(row.idempotency_key, refund_id, refund_status):
+                log.warning("extra payment %s on session %s refunded", row.payment_id, session_id)
+                self._metrics.count("ExtraPaymentRefunded")
         return PaymentStatus.REFUNDED if refund_status == "processed" else PaymentStatus.CAPTURED
 
     def ensure_pipeline(self, session_id: str) -> None:
@@ -649,7 +664,20 @@ class InterviewFlow:
             ids = tx.unfinished_sessions(
                 idle_s=self._policy.reconcile_idle_s, limit=self._policy.reconcile_batch
             )
+            unsent = tx.unsent_extra_refunds(
+                older_than_s=self._policy.reconcile_idle_s, limit=self._policy.reconcile_batch
+            )
         done: dict[str, int] = {}
+        for row, owner in unsent:  # recorded by a function without a refund key (the webhooks)
+            try:
+                self._send_extra_refund(row, owner)
+                action = "extra_refund"
+                self._metrics.count("ReconcilerActed", action=action)
+            except Exception:
+                log.exception("sending the extra-payment refund %s failed", row.idempotency_key)
+                self._metrics.count("ReconcilerFailed")
+                action = "error"
+            done[action] = done.get(action, 0) + 1
         for session_id in ids:
             try:
                 action = self.reconcile_session(session_id)

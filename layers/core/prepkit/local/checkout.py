@@ -12,10 +12,10 @@ import threading
 import time
 from typing import Any
 
-from prepkit.adapters.razorpay import SimulatedRazorpay
 from prepkit.container import Container, Deliver
 from prepkit.domain.errors import SessionNotFound
 from prepkit.domain.signatures import checkout_signature, hmac_hex
+from prepkit.local.razorpay_simulator import SimulatedRazorpay
 
 WEBHOOK_PATH = "/webhooks/razorpay"
 
