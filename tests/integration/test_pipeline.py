@@ -713,3 +713,39 @@ def test_a_start_just_after_the_expiry_is_refused_and_creates_no_call(
     assert flow.payments.refund_calls == 1
     assert flow.execution(sid)["status"] == "SUCCEEDED"
     assert flow.states(sid) == ["AwaitCandidate", "Expire", "AfterExpire", "Expired"]
+
+
+def test_a_retried_review_never_judges_the_retake_that_started_meanwhile(
+    make_flow: MakeFlow, db: psycopg.Connection[Any]
+) -> None:
+    """ReviewCall says "retake" but its answer is lost; before Step Functions retries it, the candidate
+    starts the free retake. The retried review must not judge that live call (it would find nothing said
+    and refund a candidate who is talking): the verdict stands and the pipeline waits for the new call."""
+    holder: dict[str, Any] = {}
+
+    def wrap(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
+        def lossy(event: dict[str, Any], context: Any) -> Any:
+            result = handler(event, context)
+            if event.get("action") == "review_call" and "second" not in holder:
+                flow = holder["flow"]
+                holder["second"] = flow.start(event["sessionId"])["callId"]  # the retake starts
+                raise LambdaServiceException("the response was lost after the work was done")
+            return result
+
+        return lossy
+
+    flow = make_flow(autoplay=False, wrap_tasks=wrap)
+    holder["flow"] = flow
+    sid = flow.setup()
+    flow.pay(sid)
+    first = flow.start(sid)["callId"]
+    assert _post_report(flow, first, sid, good=False) == "call end stored"  # too little said: a retake
+    _wait_for_step(db, sid, "await_call_end")  # the retake's call (the first one's token was cleared)
+    second = holder["second"]
+    assert _pipeline_step(db, sid) == ("in_call", "await_call_end", True)
+    assert db.execute("SELECT count(*) FROM refunds WHERE session_id = %s", (sid,)).fetchone() == (0,)
+
+    assert _post_report(flow, second, sid, good=True) == "call end stored"
+    assert flow.wait_for(sid, "completed", "refunded", "failed") == "completed"
+    assert flow.payments.refund_calls == 0
+    assert flow.states(sid).count("ReviewCall") == 2  # the retried review, then the retake's

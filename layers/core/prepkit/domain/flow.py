@@ -493,6 +493,11 @@ class InterviewFlow:
                     s.status, "refund"
                 )
             call = tx.latest_call(session_id)
+            if call is not None and call.status != "ended":
+                # ReviewCall runs once the awaited call has ended (AwaitCallEnd or Reconcile stored its
+                # end): a live call here is the free retake's, started after this task's first run said
+                # "retake" and its answer was lost (a retried task). Judge nothing: the verdict stands.
+                return "retake"
             reason = _unassessable(call, self._policy.min_assessable_call_s)
             if reason is None:
                 check_transition(s.status, S.PROCESSING)
