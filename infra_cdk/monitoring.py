@@ -27,6 +27,15 @@ from prepkit.routes import ROUTES
 FIVE_MINUTES = Duration.minutes(5)
 
 
+def any_occurrence(scope: Construct, name: str, metric: cw.IMetric, description: str) -> cw.Alarm:
+    """An alarm at the first occurrence in a period: for events that should never happen (money, stuck)."""
+    return cw.Alarm(
+        scope, name, metric=metric, threshold=1, evaluation_periods=1,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING, alarm_description=description,
+    )  # fmt: skip
+
+
 def app_metric(name: str, statistic: str = "Sum", **dimensions: str) -> cw.Metric:
     """One of the app's own EMF metrics (prepkit.observability): dimensions must match exactly."""
     return cw.Metric(
@@ -231,11 +240,10 @@ class Monitoring(Construct):
                 self, "Api5xxRate", metric=error_rate, threshold=5, evaluation_periods=2,
                 alarm_description="More than 5% of API responses are 5xx",
             ),
-            "PipelineFailures": cw.Alarm(
-                self, "PipelineFailures", metric=state_machine.metric_failed(period=FIVE_MINUTES), threshold=1,
-                evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                alarm_description="A pipeline execution failed: the session was marked failed and refunded, or"
-                " (transient faults) left to the reconciler",
+            "PipelineFailures": any_occurrence(
+                self, "PipelineFailures", state_machine.metric_failed(period=FIVE_MINUTES),
+                "A pipeline execution failed: the session was marked failed and refunded, or (transient"
+                " faults) left to the reconciler",
             ),
             "WebhookSignatureFailures": cw.Alarm(
                 self, "WebhookSignatureFailures", metric=signature_failures, threshold=10, evaluation_periods=1,
@@ -245,25 +253,21 @@ class Monitoring(Construct):
                 self, "ReportFallbackRate", metric=report_fallback_rate, threshold=50, evaluation_periods=3,
                 alarm_description="More than half the reports come from the offline scorer: is Gemini failing?",
             ),
-            "RefundFailures": cw.Alarm(
-                self, "RefundFailures", metric=app_metric("RefundFailed"), threshold=1, evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                alarm_description="Razorpay reported a refund failed: the candidate has not got the money back",
+            "RefundFailures": any_occurrence(
+                self, "RefundFailures", app_metric("RefundFailed"),
+                "Razorpay reported a refund failed: the candidate has not got the money back",
             ),
-            "ExtraPaymentRefunds": cw.Alarm(
-                self, "ExtraPaymentRefunds", metric=app_metric("ExtraPaymentRefunded"), threshold=1,
-                evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                alarm_description="A second captured payment for an already paid session was refunded: check Checkout",
+            "ExtraPaymentRefunds": any_occurrence(
+                self, "ExtraPaymentRefunds", app_metric("ExtraPaymentRefunded"),
+                "A second captured payment for an already paid session was refunded: check Checkout",
             ),
-            "PaymentMismatches": cw.Alarm(
-                self, "PaymentMismatches", metric=app_metric("PaymentMismatch"), threshold=1, evaluation_periods=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                alarm_description="A payment did not match its stored order (order, amount or currency): not paid",
+            "PaymentMismatches": any_occurrence(
+                self, "PaymentMismatches", app_metric("PaymentMismatch"),
+                "A payment did not match its stored order (order, amount or currency): not paid",
             ),
-            "PipelineStartFailures": cw.Alarm(
-                self, "PipelineStartFailures", metric=app_metric("PipelineStartFailed"), threshold=1,
-                evaluation_periods=1, comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                alarm_description="A paid session's pipeline could not be started (StartExecution failed): paid without a pipeline",
+            "PipelineStartFailures": any_occurrence(
+                self, "PipelineStartFailures", app_metric("PipelineStartFailed"),
+                "A paid session's pipeline could not be started (StartExecution failed): paid without a pipeline",
             ),
             "RateLimiterFailOpen": cw.Alarm(
                 self, "RateLimiterFailOpen", metric=fail_open_rate, threshold=1, evaluation_periods=2,
@@ -279,12 +283,10 @@ class Monitoring(Construct):
                 alarm_description="Database connections are high (RDS Proxy pools them; check for leaks)",
             ),
         }  # fmt: skip
-        self.alarms["ReconcilerActions"] = cw.Alarm(
-            self, "ReconcilerActions", metric=reconciler_actions(), threshold=1, evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            alarm_description="The reconciler found a paid session whose pipeline had stopped without an end "
-            "(never started, or ended on faults) and restarted, expired or refunded it: find out why",
+        self.alarms["ReconcilerActions"] = any_occurrence(
+            self, "ReconcilerActions", reconciler_actions(),
+            "The reconciler found a paid session whose pipeline had stopped without an end (never started,"
+            " or ended on faults) and restarted, expired or refunded it: find out why",
         )  # fmt: skip
         if self.topic is not None:
             for alarm in self.alarms.values():
