@@ -488,10 +488,9 @@ class InterviewFlow:
         """assess | retake | refund. Repeating it returns the verdict already taken."""
         with self._repo.transaction() as tx:
             s = _existing(tx, session_id)
-            if s.status is not S.IN_CALL:
-                return {S.PROCESSING: "assess", S.PAID: "retake", S.CALL_FAILED: "refund"}.get(
-                    s.status, "refund"
-                )
+            if s.status is not S.IN_CALL:  # a repeat: the verdict the session's state records
+                verdicts = {S.PROCESSING: "assess", S.COMPLETED: "assess", S.PAID: "retake"}
+                return verdicts.get(s.status, "refund")
             call = tx.latest_call(session_id)
             if call is not None and call.status != "ended":
                 # ReviewCall runs once the awaited call has ended (AwaitCallEnd or Reconcile stored its
