@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from prepkit.adapters.question_bank import QuestionBank
+from prepkit.adapters.razorpay_events import parse_webhook
 from prepkit.domain.flow import FlowPolicy, InterviewFlow, PaymentOutcome
 from prepkit.domain.models import CallRecord, InterviewConfig, PaymentEvent, PaymentStatus, Utterance
 from prepkit.domain.signatures import checkout_signature, hmac_hex
@@ -155,10 +156,13 @@ class World:
         body["payload"]["refund"]["entity"].update(id=refund_id, payment_id=payment_id, amount=amount)
         return json.dumps(body).encode()
 
-    def deliver(self, raw: bytes, event_id: str | None = None) -> str:
-        return self.flow.razorpay_webhook(
-            raw, hmac_hex(WEBHOOK_SECRET, raw), event_id or f"evt_{next(self._ids):014d}"
+    def deliver(self, raw: bytes, event_id: str | None = None, signature: str | None = None) -> str:
+        """As POST /webhooks/razorpay does: the signature, then the adapter reads the body."""
+        signature = hmac_hex(WEBHOOK_SECRET, raw) if signature is None else signature
+        verified = self.flow.verify_razorpay_webhook(
+            raw, signature, event_id or f"evt_{next(self._ids):014d}"
         )
+        return self.flow.razorpay_webhook(verified, parse_webhook(verified.raw_body))
 
     def webhook(self, event: str, payment_id: str, order_id: str, amount: int = 14900) -> str:
         return self.deliver(self.payment_body(event, payment_id, order_id, amount))

@@ -17,6 +17,7 @@ from prepkit.domain.errors import (
     PaymentFailed,
     PipelineUnavailable,
     SessionNotFound,
+    ValidationFailed,
     VoiceUnavailable,
     WebhookUnauthorized,
 )
@@ -141,9 +142,11 @@ def test_a_webhook_with_a_bad_signature_or_no_event_id_changes_nothing(world: Wo
     order_id = world.order(sid)
     raw = world.payment_body("payment.captured", world.payment(order_id), order_id)
     with pytest.raises(WebhookUnauthorized):
-        world.flow.razorpay_webhook(raw, "bad", "evt_1")
+        world.deliver(raw, "evt_1", signature="bad")
     with pytest.raises(WebhookUnauthorized):
-        world.flow.razorpay_webhook(raw + b" ", hmac_hex(WEBHOOK_SECRET, raw), "evt_1")
+        world.deliver(raw + b" ", "evt_1", signature=hmac_hex(WEBHOOK_SECRET, raw))
+    with pytest.raises(ValidationFailed):
+        world.flow.verify_razorpay_webhook(raw, hmac_hex(WEBHOOK_SECRET, raw), None)  # no event id
     assert world.repo.data.events == {} and world.repo.data.payments == {}
     assert world.status(sid) == "pending_payment"
     assert world.metrics.total("WebhookSignatureInvalid", provider="razorpay") == 2
