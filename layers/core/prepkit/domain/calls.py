@@ -19,8 +19,9 @@ from prepkit.domain.models import (
 )
 from prepkit.domain.services import is_uuid
 from prepkit.ports import (
-    FlowRepository,
+    CallsTransaction,
     Metrics,
+    UnitOfWork,
     VoiceGateway,
     Workflow,
 )
@@ -32,7 +33,7 @@ S = SessionStatus
 class Calls:
     def __init__(
         self,
-        repo: FlowRepository,
+        repo: UnitOfWork[CallsTransaction],
         voice: VoiceGateway,
         workflow: Workflow,
         metrics: Metrics,

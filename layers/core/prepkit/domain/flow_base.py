@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prepkit.domain.errors import SessionNotFound
 from prepkit.domain.services import is_uuid
-from prepkit.ports import FlowTransaction, SessionState
+from prepkit.ports import SessionRecords, SessionState
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +24,14 @@ class FlowPolicy:
     reconcile_batch: int = 200  # sessions one reconciler run checks
 
 
-def owned(tx: FlowTransaction, user_id: str, session_id: str, *, lock: bool = True) -> SessionState:
+def owned(tx: SessionRecords, user_id: str, session_id: str, *, lock: bool = True) -> SessionState:
     s = tx.lock_session(session_id, lock=lock) if is_uuid(session_id) else None
     if s is None or s.user_id != user_id:
         raise SessionNotFound(f"session {session_id} not found")
     return s
 
 
-def existing(tx: FlowTransaction, session_id: str) -> SessionState:
+def existing(tx: SessionRecords, session_id: str) -> SessionState:
     s = tx.lock_session(session_id)
     if s is None:
         raise SessionNotFound(f"session {session_id} not found")

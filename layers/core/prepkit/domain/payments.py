@@ -29,11 +29,11 @@ from prepkit.domain.models import (
 )
 from prepkit.domain.signatures import checkout_signature_valid, razorpay_webhook_valid
 from prepkit.ports import (
-    FlowRepository,
-    FlowTransaction,
     Metrics,
     PaymentsGateway,
+    PaymentsTransaction,
     RefundRow,
+    UnitOfWork,
 )
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class OrderInfo:
 class Payments:
     def __init__(
         self,
-        repo: FlowRepository,
+        repo: UnitOfWork[PaymentsTransaction],
         payments: PaymentsGateway | None,
         metrics: Metrics,
         policy: FlowPolicy,
@@ -198,7 +198,7 @@ class Payments:
         return False
 
     def _apply_payment(
-        self, tx: FlowTransaction, payment: PaymentEvent, order: Order, user_id: str
+        self, tx: PaymentsTransaction, payment: PaymentEvent, order: Order, user_id: str
     ) -> PaymentOutcome:
         """One payment state, from verify or a webhook, applied under the session's row lock. Only a
         captured payment pays, and only one payment pays a session: another captured one is an extra

@@ -29,10 +29,11 @@ from prepkit.domain.reconciler import execution_name, window_left_s
 from prepkit.domain.report import StoredReport
 from prepkit.domain.scoring import score_transcript
 from prepkit.ports import (
-    FlowRepository,
-    FlowTransaction,
     Metrics,
     ReportWriter,
+    SessionRecords,
+    TasksTransaction,
+    UnitOfWork,
     VoiceGateway,
     Workflow,
 )
@@ -46,7 +47,7 @@ MIN_CANDIDATE_WORDS = 25
 class PipelineTasks:
     def __init__(
         self,
-        repo: FlowRepository,
+        repo: UnitOfWork[TasksTransaction],
         voice: VoiceGateway,
         reports: ReportWriter,
         workflow: Workflow,
@@ -86,7 +87,7 @@ class PipelineTasks:
         if not running:
             self._start_refused(session_id)
 
-    def start_execution(self, tx: FlowTransaction, session_id: str, name: str, start_window_s: int) -> bool:
+    def start_execution(self, tx: SessionRecords, session_id: str, name: str, start_window_s: int) -> bool:
         """Starts execution `name` in the caller's transaction, the session locked; True when it runs
         (started now, or already running: then it is marked started)."""
         if self._policy.call_end_timeout_s is not None:

@@ -10,8 +10,9 @@ from prepkit.domain.payments import Payments
 from prepkit.domain.pipeline_tasks import PipelineTasks
 from prepkit.domain.reconciler import Action, decide, execution_name, window_left_s
 from prepkit.ports import (
-    FlowRepository,
     Metrics,
+    ReconcilerTransaction,
+    UnitOfWork,
     Workflow,
 )
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 class Reconciler:
     def __init__(
         self,
-        repo: FlowRepository,
+        repo: UnitOfWork[ReconcilerTransaction],
         workflow: Workflow,
         metrics: Metrics,
         policy: FlowPolicy,
