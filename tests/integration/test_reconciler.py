@@ -119,6 +119,7 @@ def test_a_paid_session_whose_pipeline_never_started_is_started(
     assert workflow.started == [sid]  # the session's own name: it never had an execution
     assert describe(flow, sid)["status"] == "RUNNING"
     assert metrics.total("ReconcilerActed", action="start") == 1
+    wait_for_token(db, sid, "await_candidate")  # the execution's first task holds no lock on the session now
     assert flow.container.flow.reconcile_all() == {"none": 1}  # running: nothing more to do
     flow.start(sid)
     assert flow.wait_for(sid, "completed", "refunded", "failed") == "completed"

@@ -14,8 +14,8 @@ from prepkit.domain.end_reasons import (
     classify,
     is_fault,
 )
-from prepkit.domain.flow import MIN_CANDIDATE_WORDS, _unassessable
 from prepkit.domain.models import Utterance
+from prepkit.domain.pipeline_tasks import MIN_CANDIDATE_WORDS, _unassessable
 from prepkit.ports import CallRow
 from tests.vapi_schema import schemas
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from prepkit.domain.models import (
     CallPlan,
@@ -130,8 +130,13 @@ class RefundRow:
     status: str
 
 
-class FlowTransaction(Protocol):
-    """One database transaction of the payment/call/pipeline flow. Every method runs inside it."""
+# One database transaction (the unit of work) of the flow, as small ports per aggregate: each aggregate
+# (domain/payments.py, calls.py, pipeline_tasks.py, reconcile.py) names only the records it uses, and one
+# FlowTransaction holds them all. Every method runs inside the transaction.
+
+
+class SessionRecords(Protocol):
+    """The session row: its status and its pipeline's marks."""
 
     def lock_session(self, session_id: str, *, lock: bool = True) -> SessionState | None:
         """The session, row-locked (FOR UPDATE) until the transaction ends unless lock=False."""
@@ -153,6 +158,10 @@ class FlowTransaction(Protocol):
         """A new execution is due: counts it, and clears the started mark and any parked token."""
         ...
 
+
+class ReconcilerRecords(Protocol):
+    """What the reconciler looks for."""
+
     def unsent_extra_refunds(self, *, older_than_s: int, limit: int) -> list[tuple[RefundRow, str]]:
         """Extra-payment refunds recorded but never sent (by a function without a refund key), older
         than older_than_s, with their session id."""
@@ -163,9 +172,17 @@ class FlowTransaction(Protocol):
         first; each one returned is marked checked now (so successive runs go round all of them)."""
         ...
 
+
+class EventRecords(Protocol):
+    """Provider events as received: the dedupe of webhooks."""
+
     def record_event(self, provider: str, event_id: str, event_type: str, raw_body: str) -> bool:
         """False when this event was already recorded (a duplicate delivery)."""
         ...
+
+
+class PaymentRecords(Protocol):
+    """Orders, payments and refunds."""
 
     def get_order(self, order_id: str) -> tuple[Order, str] | None:
         """The order and its owner's user id."""
@@ -201,6 +218,10 @@ class FlowTransaction(Protocol):
         A payment becomes refunded only when its processed refunds add up to the whole amount."""
         ...
 
+
+class CallRecords(Protocol):
+    """A call row per attempt."""
+
     def latest_call(self, session_id: str) -> CallRow | None: ...
     def insert_call(self, session_id: str, attempt: int, started: StartedCall) -> None: ...
     def call_session(self, call_id: str) -> str | None: ...
@@ -209,8 +230,37 @@ class FlowTransaction(Protocol):
         """False when this call's end was already stored (a duplicate)."""
         ...
 
+
+class ReportRecords(Protocol):
     def insert_report(self, session_id: str, report: StoredReport) -> bool: ...
     def get_report(self, session_id: str) -> StoredReport | None: ...
+
+
+class PaymentsTransaction(SessionRecords, EventRecords, PaymentRecords, Protocol): ...
+
+
+class CallsTransaction(SessionRecords, EventRecords, CallRecords, Protocol): ...
+
+
+class TasksTransaction(SessionRecords, CallRecords, ReportRecords, Protocol): ...
+
+
+class ReconcilerTransaction(SessionRecords, ReconcilerRecords, Protocol): ...
+
+
+class FlowTransaction(
+    SessionRecords, ReconcilerRecords, EventRecords, PaymentRecords, CallRecords, ReportRecords, Protocol
+):
+    """The whole unit of work: what the adapters (PostgreSQL, the tests' in-memory fake) implement."""
+
+
+Tx_co = TypeVar("Tx_co", covariant=True)
+
+
+class UnitOfWork(Protocol[Tx_co]):
+    """`with uow.transaction() as tx`: one transaction, committed when the block ends, else rolled back."""
+
+    def transaction(self) -> AbstractContextManager[Tx_co]: ...
 
 
 class FlowRepository(Protocol):

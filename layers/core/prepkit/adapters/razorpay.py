@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from prepkit.adapters.razorpay_events import payment_from_entity
 from prepkit.domain.errors import PaymentFailed, ValidationFailed
-from prepkit.domain.flow import payment_from_entity
 from prepkit.domain.models import PaymentEvent
 
 log = logging.getLogger(__name__)

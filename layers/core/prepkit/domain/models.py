@@ -278,6 +278,21 @@ class RefundEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class IgnoredEvent:
+    """A signed provider event the flow does not act on (answered 2xx); `reason` is logged."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentNotice:
+    """A Razorpay webhook as the flow reads it: its event type and what it says (adapters/razorpay_events)."""
+
+    event_type: str
+    event: PaymentEvent | RefundEvent | IgnoredEvent
+
+
+@dataclass(frozen=True, slots=True)
 class Utterance:
     role: str  # "assistant" | "user"
     text: str

@@ -1,7 +1,7 @@
 """The reconciler's rule: what a paid session whose pipeline is not running needs to reach an end.
 
 Pure: the session as read under its row lock, the status of its current execution, the policy. The flow
-(InterviewFlow.reconcile_session) reads, decides with `decide`, and acts; every action is idempotent, so
+(domain/reconcile.py, Reconciler.reconcile_session) reads, decides with `decide`, and acts; every action is idempotent, so
 two runs racing (or a run racing the pipeline's own last task) end in the same state."""
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 from prepkit.adapters.razorpay import AUTOMATIC_CAPTURE
+from prepkit.adapters.razorpay_events import payment_from_entity
 from prepkit.domain.errors import PaymentFailed
-from prepkit.domain.flow import payment_from_entity
 from prepkit.domain.models import PaymentEvent
 
 

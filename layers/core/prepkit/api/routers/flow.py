@@ -96,7 +96,7 @@ async def razorpay_webhook(request: Request, container: ContainerDep) -> Webhook
     event_id = request.headers.get("x-razorpay-event-id")
     try:
         result = await run_in_threadpool(
-            container.flow.razorpay_webhook, raw, request.headers.get("x-razorpay-signature"), event_id
+            _razorpay_webhook, container.flow, raw, request.headers.get("x-razorpay-signature"), event_id
         )
     except ValidationFailed as exc:
         log.warning("razorpay webhook refused: %s (event %s)", exc.message, clean_text(event_id or "")[:128])
@@ -104,6 +104,14 @@ async def razorpay_webhook(request: Request, container: ContainerDep) -> Webhook
     result = clean_text(result)[:300]  # the event type is the sender's: printable, storable, bounded
     log.info("razorpay webhook %s: %s", clean_text(event_id or "")[:128], result)
     return WebhookOut(result=result)
+
+
+def _razorpay_webhook(flow: InterviewFlow, raw: bytes, signature: str | None, event_id: str | None) -> str:
+    """The signature first, then the body is read (by the adapter), then the flow acts on the event."""
+    from prepkit.adapters.razorpay_events import parse_webhook
+
+    verified = flow.verify_razorpay_webhook(raw, signature, event_id)
+    return flow.razorpay_webhook(verified, parse_webhook(verified.raw_body))
 
 
 @webhooks.post("/vapi", response_model=WebhookOut)
