@@ -108,12 +108,11 @@ class Calls:
             log.error("call %s of session %s could not be ended before its refund", call_id, session_id)
             self._metrics.count("CallEndFailed")
 
-    def call_status(self, call_id: str, status: str) -> str:
-        if status in ("in-progress", "ringing", "queued"):
-            with self._repo.transaction() as tx:
-                if tx.call_session(call_id) is not None and status == "in-progress":
-                    tx.set_call_in_progress(call_id)
-        return f"status {status}"
+    def call_in_progress(self, call_id: str) -> None:
+        """The provider says the call is live (the adapter reads its status-update)."""
+        with self._repo.transaction() as tx:
+            if tx.call_session(call_id) is not None:
+                tx.set_call_in_progress(call_id)
 
     def call_ended(self, record: CallRecord, raw_body: str, session_hint: str | None = None) -> str:
         """Vapi's end-of-call-report (or a reconciled call): store it, then resume the pipeline.

@@ -88,8 +88,8 @@ class InterviewFlow:
     def start_call(self, user_id: str, session_id: str) -> StartedCall:
         return self.calls.start_call(user_id, session_id)
 
-    def call_status(self, call_id: str, status: str) -> str:
-        return self.calls.call_status(call_id, status)
+    def call_in_progress(self, call_id: str) -> None:
+        self.calls.call_in_progress(call_id)
 
     def call_ended(self, record: CallRecord, raw_body: str, session_hint: str | None = None) -> str:
         return self.calls.call_ended(record, raw_body, session_hint)

@@ -145,10 +145,11 @@ def _vapi_message(container: Container, message: dict[str, object], raw: bytes) 
     if call_id is None:
         return f"{kind} without a call ignored"
     if kind == "status-update":
-        status = message.get("status")
-        return container.flow.call_status(
-            call_id, clean_text(status)[:100] if isinstance(status, str) else ""
-        )
+        raw_status = message.get("status")
+        status = clean_text(raw_status)[:100] if isinstance(raw_status, str) else ""
+        if status == "in-progress":  # Vapi's ServerMessageStatusUpdate.status (vendor/vapi/openapi.json)
+            container.flow.call_in_progress(call_id)
+        return f"status {status}"
     if kind == "end-of-call-report":
         record = vapi.parse_call(call_id, message)
         return container.flow.call_ended(
